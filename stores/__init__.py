@@ -1,0 +1,18 @@
+"""Tokens at rest and their lifecycle: the encrypted installation store, OAuth states, and the token manager."""
+
+from .crypto import DecryptionError, EncryptionKeyError, KeyRing, TokenCryptoError, generate_key
+from .database import create_database_engine, default_database_url
+from .installation_store import SQLAlchemyInstallationStore
+from .oauth_state_store import SQLAlchemyOAuthStateStore
+
+__all__ = [
+    "DecryptionError",
+    "EncryptionKeyError",
+    "KeyRing",
+    "SQLAlchemyInstallationStore",
+    "SQLAlchemyOAuthStateStore",
+    "TokenCryptoError",
+    "create_database_engine",
+    "default_database_url",
+    "generate_key",
+]

@@ -1,0 +1,45 @@
+"""Engines for Delegate's databases: SQLite (embedded default) and PostgreSQL (scale-out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+__all__ = ["create_database_engine", "default_database_url"]
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The embedded default: a SQLite file in the data folder."""
+    return f"sqlite:///{(data_dir / 'delegate.sqlite3').resolve()}"
+
+
+def create_database_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine tuned for many threads and processes sharing one database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling defers BEGIN; take it over so BEGIN IMMEDIATE is possible.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg"))
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)

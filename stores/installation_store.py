@@ -104,6 +104,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
         self._logger = logger or logging.getLogger(__name__)
         # Set by the token manager: called with each Installation about to be returned, may refresh its tokens.
         self.before_return: Callable[[Installation], Installation] | None = None
+        self.before_return_bot: Callable[[Bot], Bot] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, engine={self.engine.url!r}, keyring={self.keyring!r})"
@@ -300,7 +301,10 @@ class SQLAlchemyInstallationStore(InstallationStore):
         query = select(self.bots).where(self._workspace_where(ent, team), self.bots.c.bot_token_enc.is_not(None))
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else self.bot_from_row(row)
+        if row is None:
+            return None
+        bot = self.bot_from_row(row)
+        return bot if self.before_return_bot is None else self.before_return_bot(bot)
 
     def find_installation(
         self,

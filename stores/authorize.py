@@ -1,0 +1,96 @@
+"""Bolt's authorize, from the store alone: one indexed read, no Slack call, and only the acting person's token."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize
+from slack_bolt.context import BoltContext
+
+from .errors import TokenError, TokenUnavailable
+from .rotation import TokenKey, TokenManager
+from .user_client import UserClient
+
+__all__ = ["DelegateAuthorize"]
+
+logger = logging.getLogger(__name__)
+
+
+class DelegateAuthorize(Authorize):
+    """Resolves the bot token and the acting person's user token; puts a UserClient in context["user_client"].
+
+    When the person has no usable token, context["user_client"] is None and context["user_token_error"] says why
+    (not connected, needs reauth, revoked), so listeners can ask them to connect instead of acting as someone else.
+    """
+
+    def __init__(self, manager: TokenManager):
+        self.manager = manager
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        is_org = bool(context.is_enterprise_install)
+        workspace_team = None if is_org else team_id
+        # The token used to act is always that of the person who acted (the actor, when Bolt resolves one).
+        acting_user = actor_user_id or user_id
+        acting_enterprise = actor_enterprise_id if actor_user_id else enterprise_id
+        acting_team = (actor_team_id if actor_user_id else workspace_team) or workspace_team
+
+        key = TokenKey.of(enterprise_id, workspace_team, acting_user if not actor_user_id else None)
+        bot, person, workspace = self.manager.read_for_request(key)
+        if actor_user_id:
+            person = self.manager.read(TokenKey.of(acting_enterprise, acting_team, acting_user))
+
+        bot_token = None
+        if bot is not None:
+            try:
+                bot_token = self.manager.fresh_token(TokenKey(key.enterprise_id, key.team_id), bot).token
+            except TokenError:
+                logger.exception("the bot token of team %s is unusable", team_id)
+
+        user_token: str | None = None
+        user_scopes: list[str] | None = None
+        context["user_client"] = None
+        context["user_token_error"] = None
+        if acting_user:
+            user_key = TokenKey.of(acting_enterprise, acting_team, acting_user)
+            try:
+                fresh = self.manager.fresh_token(user_key, person)
+                user_token, user_scopes = fresh.token, list(fresh.scopes)
+                context["user_client"] = UserClient(
+                    self.manager,
+                    enterprise_id=acting_enterprise,
+                    team_id=acting_team,
+                    user_id=acting_user,
+                    base_url=self.manager.api_url,
+                )
+            except TokenUnavailable as error:
+                context["user_token_error"] = error
+            except TokenError as error:  # Slack unreachable and the old token expired, or a wait timed out
+                logger.warning("no fresh token for user %s: %s", acting_user, error)
+                context["user_token_error"] = error
+        if bot_token is None and user_token is None:
+            if workspace is None and person is None:
+                return None
+        w: Any = workspace
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            bot_token=bot_token,
+            bot_id=w.bot_id if w is not None and bot_token else None,
+            bot_user_id=w.bot_user_id if w is not None and bot_token else None,
+            bot_scopes=(w.bot_scopes or "") if w is not None and bot_token else None,
+            user_id=acting_user,
+            user_token=user_token,
+            user_scopes=user_scopes,
+        )

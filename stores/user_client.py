@@ -1,0 +1,63 @@
+"""A WebClient bound to one person: it takes their token from the token manager and never falls back to another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.web import SlackResponse, WebClient
+
+from .rotation import TokenKey, TokenManager
+
+__all__ = ["UserClient"]
+
+
+class UserClient(WebClient):
+    """Calls Slack as (enterprise, team, user); on token_expired it refreshes once and retries the call once.
+
+    slack_sdk's WebClient falls back to its default token when a call passes token=None; this one has no default
+    token to fall back to, so an action without the person's own token fails with a TokenError instead.
+    """
+
+    def __init__(
+        self, manager: TokenManager, *, enterprise_id: str | None, team_id: str | None, user_id: str, **kwargs: Any
+    ):
+        kwargs.setdefault(
+            "retry_handlers",
+            [ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)],
+        )
+        super().__init__(token=None, **kwargs)
+        self.manager = manager
+        self.key = TokenKey.of(enterprise_id, team_id, user_id)
+        self.user_id = user_id
+
+    def __repr__(self) -> str:
+        return f"UserClient(user_id={self.user_id!r}, team_id={self.key.team_id!r})"
+
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+        """Make the call with the person's fresh token; refresh and retry once if Slack says it expired."""
+        for key in ("data", "params", "json"):
+            if isinstance(kwargs.get(key), dict):
+                # A token smuggled into the arguments would bypass the person's own token: drop it.
+                kwargs[key] = {k: v for k, v in kwargs[key].items() if k != "token"}
+        fresh = self.manager.fresh_token(self.key)
+        try:
+            return self._call_with(fresh.token, api_method, kwargs)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code != "token_expired":
+                self.manager.record_api_error(self.key, code or "", error.response.data)  # type: ignore[arg-type]
+                raise
+        renewed = self.manager.refresh_after_expired(self.key, fresh.token)
+        try:
+            return self._call_with(renewed.token, api_method, kwargs)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            self.manager.record_api_error(self.key, code or "", error.response.data)  # type: ignore[arg-type]
+            raise
+
+    def _call_with(self, token: str, api_method: str, kwargs: dict[str, Any]) -> SlackResponse:
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["Authorization"] = f"Bearer {token}"
+        return super().api_call(api_method, headers=headers, **kwargs)

@@ -1,0 +1,399 @@
+"""The token manager: fresh tokens, single-flight refresh across threads and processes, and Slack's errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import Installation
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from stores import SQLAlchemyInstallationStore
+from stores.errors import (
+    MissingScope,
+    NeedsReauth,
+    NotConnected,
+    RefreshTimeout,
+    SlackUnavailable,
+    TokenManagerConfigError,
+    TokenRevoked,
+)
+from stores.rotation import TokenManager
+from stores.schema import utcnow
+from stores.user_client import UserClient
+from tests.conftest import CLIENT_ID
+from tests.support.token_server import CLIENT_SECRET, TokenServerState, running_token_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def token_server() -> Iterator[tuple[str, TokenServerState]]:
+    with running_token_server(CLIENT_ID) as server:
+        yield server
+
+
+@pytest.fixture
+def manager(store: SQLAlchemyInstallationStore, token_server: tuple[str, TokenServerState]) -> Iterator[TokenManager]:
+    api_url, _ = token_server
+    manager = TokenManager(
+        store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False, wait_timeout=timedelta(seconds=5)
+    )
+    yield manager
+    manager.close()
+
+
+def connect(
+    store: SQLAlchemyInstallationStore,
+    state: TokenServerState,
+    user_id: str = "U1",
+    *,
+    stored_expires_in: int = 43200,
+    server_expires_in: int | None = None,
+) -> tuple[str, str]:
+    """Install for a user as the OAuth flow would: tokens minted by the server, saved in the store."""
+    access, refresh = state.issue(
+        user_id, expires_in=server_expires_in if server_expires_in is not None else stored_expires_in
+    )
+    store.save(
+        Installation(
+            app_id="A1",
+            team_id="T1",
+            team_name="Acme",
+            bot_token="xoxb-static-bot",
+            bot_id="B1",
+            bot_user_id="UBOT",
+            bot_scopes="commands",
+            user_id=user_id,
+            user_token=access,
+            user_refresh_token=refresh,
+            user_token_expires_in=stored_expires_in,
+            user_scopes="chat:write,users.profile:write",
+            token_type="bot",
+        )
+    )
+    return access, refresh
+
+
+def events(engine: Engine, store: SQLAlchemyInstallationStore, user_id: str = "U1") -> list[tuple[str, str | None]]:
+    e = store.tables.token_events.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(e.event, e.detail).where(e.user_id == user_id).order_by(e.id)).all()
+    return [(r.event, r.detail) for r in rows]
+
+
+def user_row(engine: Engine, store: SQLAlchemyInstallationStore, user_id: str = "U1"):  # type: ignore[no-untyped-def]
+    u = store.installations.c
+    with engine.connect() as conn:
+        return conn.execute(select(store.installations).where(u.user_id == user_id)).one()
+
+
+def test_valid_token_is_returned_without_calling_slack(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    access, _ = connect(store, state)
+    fresh = manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert fresh.token == access
+    assert "xox" not in repr(fresh)
+    assert state.refresh_calls == 0
+
+
+def test_expiring_token_is_refreshed_and_committed_before_use(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    old_access, old_refresh = connect(store, state, stored_expires_in=60)
+    fresh = manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert fresh.token != old_access and fresh.token in state.access_tokens
+    assert state.refresh_calls == 1
+    stored = store.find_installation(enterprise_id=None, team_id="T1", user_id="U1")
+    assert stored.user_token == fresh.token
+    assert stored.user_refresh_token not in (None, old_refresh)
+    assert stored.user_token_expires_at > time.time() + 43000
+    row = user_row(engine, store)
+    assert row.last_refresh_outcome == "refreshed" and row.last_refreshed_at is not None and row.lease_owner is None
+    assert events(engine, store)[-1] == ("refreshed", None)
+
+
+def test_token_within_margin_is_refreshed_in_the_background(store, token_server) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
+    old_access, _ = connect(store, state, stored_expires_in=3600)  # within the 2 h margin, far from expiry
+    manager = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=True)
+    assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token == old_access
+    manager.close()  # waits for the background refresh
+    assert state.refresh_calls == 1
+    assert store.find_installation(enterprise_id=None, team_id="T1", user_id="U1").user_token != old_access
+
+
+def test_threads_of_one_process_share_one_refresh(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    state.latency = 0.3
+    results: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def ask() -> None:
+        barrier.wait()
+        results.append(manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token)
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
+    assert len(results) == 16 and len(set(results)) == 1
+
+
+def _worker_config(database_url: str, store: SQLAlchemyInstallationStore, api_url: str, keys: str, **extra) -> str:  # type: ignore[no-untyped-def]
+    config = {
+        "database_url": database_url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "keys": keys,
+        "api_url": api_url,
+        "team_id": "T1",
+        "user_id": "U1",
+        "threads": 4,
+        "start_at": time.time() + 4,
+        **extra,
+    }
+    return json.dumps(config)
+
+
+def _run_workers(configs: list[str]) -> list[dict]:  # type: ignore[type-arg]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.support.storm_worker", c], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for c in configs
+    ]
+    outputs = []
+    for process in processes:
+        out, _ = process.communicate(timeout=90)
+        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
+    return outputs
+
+
+@pytest.fixture
+def shared_keys(engine: Engine) -> tuple[SQLAlchemyInstallationStore, str]:
+    from stores import generate_key
+
+    keys = generate_key()
+    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=keys)
+    store.create_tables()
+    return store, keys
+
+
+@pytest.mark.slow
+def test_refresh_storm_across_8_processes_by_4_threads_makes_exactly_one_refresh(  # type: ignore[no-untyped-def]
+    shared_keys, token_server, database_url
+) -> None:
+    store, keys = shared_keys
+    api_url, state = token_server
+    connect(store, state, stored_expires_in=-10)  # expired: every caller must wait for a refresh
+    state.latency = 0.2
+    outputs = _run_workers([_worker_config(database_url, store, api_url, keys) for _ in range(8)])
+    results = [r for output in outputs for r in output["results"]]
+    assert [r for r in results if "error" in r] == []
+    assert len(results) == 32
+    assert state.refresh_calls == 1, "exactly one refresh call reached Slack"
+    assert state.rejected_refreshes == 0
+    tokens = {r["token"] for r in results}
+    assert len(tokens) == 1
+    assert tokens == {store.find_installation(enterprise_id=None, team_id="T1", user_id="U1").user_token}
+
+
+@pytest.mark.slow
+def test_lease_of_a_killed_holder_expires_and_the_next_caller_takes_over(  # type: ignore[no-untyped-def]
+    shared_keys, token_server, database_url, engine
+) -> None:
+    store, keys = shared_keys
+    api_url, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    [killed] = _run_workers([_worker_config(database_url, store, api_url, keys, die_holding_lease=True, lease_seconds=2)])
+    assert killed == {"holding": True}
+    assert user_row(engine, store).lease_owner is not None  # the dead process's lease is still there
+    [survivor] = _run_workers([_worker_config(database_url, store, api_url, keys, lease_seconds=2, start_at=0)])
+    assert [r for r in survivor["results"] if "error" in r] == []
+    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
+    assert user_row(engine, store).lease_owner is None
+
+
+def test_waiting_for_a_live_holder_is_bounded(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    with engine.begin() as conn:
+        conn.execute(
+            update(store.installations).values(lease_owner="elsewhere", lease_expires_at=utcnow() + timedelta(hours=1))
+        )
+    manager = TokenManager(
+        store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False, wait_timeout=timedelta(seconds=0.5)
+    )
+    started = time.monotonic()
+    with pytest.raises(RefreshTimeout, match="timed out"):
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert time.monotonic() - started < 3
+    assert state.refresh_calls == 0
+
+
+def test_rejected_refresh_token_means_needs_reauth_and_no_loop(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    _, refresh = connect(store, state, stored_expires_in=-10)
+    state.refresh_tokens.pop(refresh)  # Slack no longer knows it
+    with pytest.raises(NeedsReauth) as caught:
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert caught.value.reason == "invalid_refresh_token"
+    assert "xox" not in str(caught.value)
+    row = user_row(engine, store)
+    assert (row.status, row.status_reason, row.user_refresh_token_enc) == ("needs_reauth", "invalid_refresh_token", None)
+    assert ("needs_reauth", "invalid_refresh_token") in events(engine, store)
+    for _ in range(3):
+        with pytest.raises(NeedsReauth):
+            manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert state.refresh_calls == 1  # asked Slack once, never again
+    # Bolt, reading the store, is not handed the dead refresh token either
+    assert store.find_installation(enterprise_id=None, team_id="T1", user_id="U1").user_refresh_token is None
+
+
+def test_lost_refresh_response_ends_in_needs_reauth_without_crash(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    state.faults = ["drop"]  # Slack rotates, the connection drops before the answer
+    with pytest.raises(NeedsReauth):
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert state.refresh_calls == 2  # the lost one, and slack_sdk's single connection retry (rejected)
+    assert user_row(engine, store).status == "needs_reauth"
+    with pytest.raises(NeedsReauth):
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert state.refresh_calls == 2
+
+
+def test_rate_limited_refresh_honours_retry_after(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    state.faults = ["429"]
+    started = time.monotonic()
+    fresh = manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1
+    assert fresh.token in state.access_tokens and state.refresh_calls == 2
+
+
+def test_server_errors_keep_a_still_valid_token_in_use(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    access, _ = connect(store, state, stored_expires_in=120)  # inside the inline margin, still valid
+    state.faults = ["500", "500", "500"]
+    fresh = manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert fresh.token == access
+    row = user_row(engine, store)
+    assert row.status == "active" and row.refresh_failures == 1 and row.lease_owner is None
+    assert row.last_refresh_outcome == "fatal_error"
+    # the next ask succeeds
+    assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token != access
+
+
+def test_server_errors_with_an_expired_token_are_a_clear_transient_error(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    state.faults = ["500", "500", "500"]
+    with pytest.raises(SlackUnavailable, match="try again"):
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+
+
+def test_wrong_client_secret_is_a_configuration_error_not_the_users_fault(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    manager = TokenManager(store, client_secret="wrong", api_url=api_url, background_refresh=False)
+    with pytest.raises(TokenManagerConfigError) as caught:
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert "wrong" not in str(caught.value) and "wrong" not in repr(manager)
+    assert user_row(engine, store).status == "active"
+
+
+def test_no_token_is_not_connected(manager) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NotConnected):
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U404")
+
+
+# -- the user client ------------------------------------------------------------------------------------------
+
+
+def user_client(manager: TokenManager, user_id: str = "U1") -> UserClient:
+    return UserClient(manager, enterprise_id=None, team_id="T1", user_id=user_id, base_url=manager.api_url)
+
+
+def test_user_client_refreshes_once_and_retries_once_on_token_expired(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, stored_expires_in=43200, server_expires_in=-1)  # we think it is valid, Slack does not
+    response = user_client(manager).chat_postMessage(channel="C1", text="hi")
+    assert response["ok"] and response["user_id"] == "U1"
+    assert state.refresh_calls == 1
+    assert state.api_calls == [("chat.postMessage", "U1")]
+
+
+def test_user_client_on_revoked_token_drops_the_tokens(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    state.revoked_users.add("U1")
+    with pytest.raises(TokenRevoked):
+        user_client(manager).chat_postMessage(channel="C1", text="hi")
+    row = user_row(engine, store)
+    assert (row.status, row.user_token_enc, row.user_refresh_token_enc) == ("revoked", None, None)
+    assert ("revoked", "token_revoked") in events(engine, store)
+    with pytest.raises(TokenRevoked):
+        user_client(manager).chat_postMessage(channel="C1", text="again")
+    assert state.api_calls == []
+
+
+def test_user_client_missing_scope_keeps_needed_and_provided(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    with pytest.raises(MissingScope) as caught:
+        user_client(manager).search_messages(query="lunch")
+    assert caught.value.needed == ["search:read"] and caught.value.provided == ["chat:write"]
+    row = user_row(engine, store)
+    assert (row.needed_scopes, row.provided_scopes) == ("search:read", "chat:write")
+
+
+def test_user_client_never_falls_back_to_another_token(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, "U1")
+    with pytest.raises(NotConnected):
+        user_client(manager, "U2").chat_postMessage(channel="C1", text="as U2", token=None)
+    with pytest.raises(NotConnected):
+        user_client(manager, "U2").api_call("chat.postMessage", data={"channel": "C1", "token": "xoxb-static-bot"})
+    assert state.api_calls == []
+
+
+def test_unknown_token_means_needs_reauth(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    state.access_tokens.clear()
+    with pytest.raises(NeedsReauth):
+        user_client(manager).chat_postMessage(channel="C1", text="hi")
+    assert user_row(engine, store).status == "needs_reauth"
+
+
+def test_other_api_errors_pass_through_untouched(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    with pytest.raises(SlackApiError) as caught:
+        user_client(manager).chat_delete(channel="C404", ts="1.2")
+    assert caught.value.response["error"] == "channel_not_found"
+    assert user_row(engine, store).status == "active"
+
+
+def test_attached_store_hands_bolt_only_fresh_tokens(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, stored_expires_in=60)
+    manager.attach()
+    found = store.find_installation(enterprise_id=None, team_id="T1", user_id="U1")
+    assert found.user_refresh_token is None  # Bolt's own rotator has nothing to do
+    assert found.user_token in state.access_tokens and found.user_token_expires_at > time.time() + 43000
+    assert state.refresh_calls == 1

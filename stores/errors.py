@@ -36,6 +36,10 @@ class TokenError(Exception):
         self.user_id = user_id
         self.reason = reason
 
+    def __deepcopy__(self, memo: dict[int, object]) -> TokenError:
+        # Bolt deep-copies the context for lazy listeners; an error is never mutated, so share it.
+        return self
+
 
 class TokenUnavailable(TokenError):
     """There is no usable token; the person must connect or reconnect."""

@@ -47,7 +47,7 @@ from .errors import (
 from .installation_store import SQLAlchemyInstallationStore, to_key, to_timestamp
 from .schema import NONE, STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, utcnow
 
-__all__ = ["FreshToken", "TokenKey", "TokenManager"]
+__all__ = ["ConnectionInfo", "FreshToken", "TokenKey", "TokenManager"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,24 @@ class FreshToken:
     scopes: tuple[str, ...]
     expires_at: datetime | None
     key: TokenKey
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What Delegate knows of one person's connection, for showing it to them (no secrets)."""
+
+    user_id: str
+    team_id: str | None
+    enterprise_id: str | None
+    status: str
+    status_reason: str | None
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    last_refreshed_at: datetime | None
+    last_refresh_outcome: str | None
+    installed_at: datetime | None
+    needed_scopes: tuple[str, ...]
+    rotating: bool
 
 
 class TokenManager:
@@ -540,6 +558,43 @@ class TokenManager:
         """Mark a person's tokens revoked and drop them (user deactivated, tokens_revoked event, disconnect)."""
         key = TokenKey.of(enterprise_id, team_id, user_id)
         self._set_status(key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True)
+
+    def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
+        """The person's connection as stored, or None when they never connected (or disconnected)."""
+        key = TokenKey.of(enterprise_id, team_id, user_id)
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(self.store.installations).where(self._where(key))).first()
+        if row is None or (row.user_token_enc is None and row.status == STATUS_ACTIVE):
+            return None
+        return ConnectionInfo(
+            user_id=user_id,
+            team_id=team_id,
+            enterprise_id=enterprise_id,
+            status=row.status,
+            status_reason=row.status_reason,
+            scopes=tuple(_scope_list(row.user_scopes)),
+            expires_at=row.user_token_expires_at,
+            last_refreshed_at=row.last_refreshed_at,
+            last_refresh_outcome=row.last_refresh_outcome,
+            installed_at=row.installed_at,
+            needed_scopes=tuple(_scope_list(row.needed_scopes)),
+            rotating=row.user_refresh_token_enc is not None,
+        )
+
+    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> bool:
+        """Revoke the person's token at Slack (auth.revoke) and delete it here; True when Slack confirmed."""
+        key = TokenKey.of(enterprise_id, team_id, user_id)
+        snapshot = self.read(key)
+        revoked_at_slack = False
+        if snapshot is not None and snapshot.token is not None and snapshot.status != STATUS_REVOKED:
+            try:
+                client = WebClient(token=snapshot.token, base_url=self.api_url, timeout=self.oauth.timeout)
+                revoked_at_slack = bool(client.auth_revoke().get("revoked"))
+            except (SlackApiError, SlackClientError, OSError) as error:
+                # Deleting our copy is what matters to the person; a token Slack already dropped is fine too.
+                logger.warning("auth.revoke for %s failed: %s", _describe(key), type(error).__name__)
+        self.store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        return revoked_at_slack
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------
 

@@ -32,6 +32,10 @@ class UserClient(WebClient):
         self.key = TokenKey.of(enterprise_id, team_id, user_id)
         self.user_id = user_id
 
+    def __deepcopy__(self, memo: dict[int, object]) -> UserClient:
+        # Bolt deep-copies the context for lazy listeners; the client is bound to the same person and shareable.
+        return self
+
     def __repr__(self) -> str:
         return f"UserClient(user_id={self.user_id!r}, team_id={self.key.team_id!r})"
 

@@ -66,3 +66,71 @@ def keys_reencrypt(client_id: str) -> None:
 @click.group()
 def tokens() -> None:
     """Token lifecycle commands: the background refresher and the migration to rotating tokens."""
+
+
+def _open(background_refresh: bool = False):  # type: ignore[no-untyped-def]
+    from stores.crypto import EncryptionKeyError
+    from stores.wiring import open_stores
+
+    settings = load_settings()
+    try:
+        return open_stores(settings, background_refresh=background_refresh)
+    except (EncryptionKeyError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@tokens.command("refresher")
+@click.option("--window-minutes", default=120, show_default=True, help="Refresh tokens expiring within this many minutes.")
+@click.option("--interval-seconds", default=60, show_default=True, help="Pause between sweeps.")
+@click.option("--batch-size", default=100, show_default=True, help="Tokens read per batch.")
+@click.option("--concurrency", default=4, show_default=True, help="Refreshes in flight at once.")
+@click.option("--max-per-minute", default=500, show_default=True, help="Pace under oauth.v2.access's 600/minute.")
+@click.option("--once", is_flag=True, help="Sweep once and exit (for cron).")
+def tokens_refresher(
+    window_minutes: int, interval_seconds: int, batch_size: int, concurrency: int, max_per_minute: int, once: bool
+) -> None:
+    """Run the refresh-ahead sweeper as a process of its own (several may run at once)."""
+    from datetime import timedelta
+
+    from stores.refresher import Refresher
+
+    stores = _open()
+    refresher = Refresher(
+        stores.manager,
+        window=timedelta(minutes=window_minutes),
+        batch_size=batch_size,
+        concurrency=concurrency,
+        max_per_minute=max_per_minute,
+        interval=timedelta(seconds=interval_seconds),
+    )
+    try:
+        if once:
+            result = refresher.sweep_once()
+            click.echo(f"{result.due} due, {result.refreshed} refreshed, {result.skipped} skipped, {result.failed} failed")
+        else:
+            click.echo(f"refresher running: window {window_minutes} min, every {interval_seconds} s (Ctrl-C stops)")
+            refresher.run_forever()
+    except KeyboardInterrupt:
+        refresher.stop()
+    finally:
+        stores.close()
+
+
+@tokens.command("exchange")
+@click.option("--max-per-minute", default=50, show_default=True, help="Pace under oauth.v2.exchange's Tier 3 limit.")
+@click.option("--limit", type=int, default=None, help="Stop after this many tokens (run again to resume).")
+def tokens_exchange(max_per_minute: int, limit: int | None) -> None:
+    """Exchange every stored long-lived token for a rotating one; safe to interrupt and run again."""
+    from stores.exchange import exchange_long_lived_tokens
+
+    stores = _open()
+    try:
+        report = exchange_long_lived_tokens(stores.manager, max_per_minute=max_per_minute, limit=limit)
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; run the command again to resume") from None
+    finally:
+        stores.close()
+    click.echo(
+        f"{report.exchanged} exchanged, {report.already_exchanged} already exchanged, "
+        f"{report.failed} failed, {report.remaining} left for the next run"
+    )

@@ -28,6 +28,9 @@ class TokenServerState:
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> user id
     access_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (user id, expires at)
     revoked_users: set[str] = field(default_factory=set)
+    long_lived: dict[str, str] = field(default_factory=dict)  # xoxp- token -> user id
+    exchanged: set[str] = field(default_factory=set)
+    exchange_calls: int = 0
     faults: list[str] = field(default_factory=list)
     refresh_calls: int = 0
     rejected_refreshes: int = 0
@@ -56,10 +59,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        method = self.path.rsplit("/", 1)[-1]
+        path, _, query = self.path.partition("?")
+        form = {k: v[0] for k, v in parse_qs(query).items()}
+        form.update({k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()})
+        method = path.rsplit("/", 1)[-1]
         if method == "oauth.v2.access":
             self._refresh(state, form)
+        elif method == "oauth.v2.exchange":
+            self._exchange(state, form)
         else:
             self._api(state, method, form)
 
@@ -114,6 +121,23 @@ class _Handler(BaseHTTPRequestHandler):
                 "user_id": user_id,
             },
         )
+
+    def _exchange(self, state: TokenServerState, form: dict[str, str]) -> None:
+        with state.lock:
+            state.exchange_calls += 1
+            token = form.get("token") or self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if form.get("client_secret") != CLIENT_SECRET:
+                self._send(200, {"ok": False, "error": "bad_client_secret"})
+            elif token in state.exchanged:
+                self._send(200, {"ok": False, "error": "token_already_exchanged"})
+            elif token not in state.long_lived:
+                self._send(200, {"ok": False, "error": "invalid_auth"})
+            else:
+                state.exchanged.add(token)
+                access, refresh = state._issue(state.long_lived[token])
+                self._send(
+                    200, {"ok": True, "access_token": access, "refresh_token": refresh, "expires_in": state.expires_in}
+                )
 
     def _api(self, state: TokenServerState, method: str, form: dict[str, str]) -> None:
         token = self.headers.get("Authorization", "").removeprefix("Bearer ") or form.get("token", "")

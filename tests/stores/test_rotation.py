@@ -64,6 +64,7 @@ def connect(
     access, refresh = state.issue(
         user_id, expires_in=server_expires_in if server_expires_in is not None else stored_expires_in
     )
+    state.access_tokens["xoxb-static-bot"] = ("UBOT", time.time() + 86400)
     store.save(
         Installation(
             app_id="A1",

@@ -1,0 +1,136 @@
+"""Bolt integration: our authorize, and a stock Bolt app given only our store."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from slack_bolt import App, BoltContext
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+
+from stores.authorize import DelegateAuthorize
+from stores.rotation import TokenKey, TokenManager
+from tests.conftest import CLIENT_ID
+from tests.stores.test_rotation import CLIENT_SECRET, connect, manager, token_server  # noqa: F401
+from tests.support.slack_requests import command_request
+
+__all__ = ["manager", "token_server"]
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+def delegate_app(manager: TokenManager, seen: list[dict]) -> App:  # type: ignore[type-arg]
+    app = App(
+        signing_secret=SIGNING_SECRET,
+        authorize=DelegateAuthorize(manager),
+        client=WebClient(base_url=manager.api_url),
+        process_before_response=True,
+    )
+
+    @app.command("/whoami")
+    def whoami(ack, context: BoltContext) -> None:  # type: ignore[no-untyped-def]
+        ack()
+        client = context["user_client"]
+        seen.append(
+            {
+                "user_id": context.user_id,
+                "user_token": context.user_token,
+                "bot_token": context.bot_token,
+                "client_user": client.user_id if client else None,
+                "error": type(context["user_token_error"]).__name__ if context["user_token_error"] else None,
+                "bot_user_id": context.bot_user_id,
+            }
+        )
+
+    return app
+
+
+def test_each_person_gets_only_their_own_token_and_no_slack_call(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    token_a, _ = connect(store, state, "UA")
+    token_b, _ = connect(store, state, "UB")
+    seen: list[dict] = []  # type: ignore[type-arg]
+    app = delegate_app(manager, seen)
+    for user in ("UA", "UB", "UC", "UA"):
+        assert app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id=user)).status == 200
+    assert [s["user_token"] for s in seen] == [token_a, token_b, None, token_a]
+    assert [s["client_user"] for s in seen] == ["UA", "UB", None, "UA"]
+    assert seen[2]["error"] == "NotConnected" and seen[2]["bot_token"] == "xoxb-static-bot"
+    assert all(s["bot_user_id"] == "UBOT" for s in seen)
+    assert state.api_calls == [] and state.refresh_calls == 0  # no auth.test, no Slack call at all
+
+
+def test_actor_resolution_uses_the_actor_token(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state, "UA")
+    token_b, _ = connect(store, state, "UB")
+    context = BoltContext()
+    context["is_enterprise_install"] = False
+    result = DelegateAuthorize(manager)(
+        context=context, enterprise_id=None, team_id="T1", user_id="UA", actor_team_id="T1", actor_user_id="UB"
+    )
+    assert result.user_token == token_b and result.user_id == "UB"
+    assert context["user_client"].user_id == "UB"
+
+
+def test_unknown_workspace_is_not_authorized(manager) -> None:  # type: ignore[no-untyped-def]
+    context = BoltContext()
+    assert DelegateAuthorize(manager)(context=context, enterprise_id=None, team_id="T404", user_id="U1") is None
+
+
+def test_expired_token_is_refreshed_during_authorize_once(store, token_server) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
+    connect(store, state, "UA", stored_expires_in=-5)
+    manager = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False)
+    seen: list[dict] = []  # type: ignore[type-arg]
+    app = delegate_app(manager, seen)
+    threads = [
+        threading.Thread(target=lambda: app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id="UA")))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
+    assert len({s["user_token"] for s in seen}) == 1 and len(seen) == 8
+
+
+def test_stock_bolt_with_only_our_store_is_safe_from_refresh_races(store, token_server) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
+    connect(store, state, "UA", stored_expires_in=-5)
+    state.latency = 0.1
+    TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False).attach()
+    app = App(
+        signing_secret=SIGNING_SECRET,
+        client=WebClient(base_url=api_url),
+        installation_store=store,
+        oauth_settings=OAuthSettings(
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, installation_store=store, scopes=["commands"]
+        ),
+    )
+    user_tokens: list[str | None] = []
+
+    @app.command("/whoami")
+    def whoami(ack, context: BoltContext) -> None:  # type: ignore[no-untyped-def]
+        ack()
+        user_tokens.append(context.user_token)
+
+    # Bolt's own rotator would refresh inline, unlocked, in every thread; with our store it finds nothing to do.
+    threads = [
+        threading.Thread(target=lambda: app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id="UA")))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
+    assert len(user_tokens) == 6 and len(set(user_tokens)) == 1 and user_tokens[0] in state.access_tokens
+
+
+def test_refresh_margin_is_jittered_per_token_within_bounds(manager) -> None:  # type: ignore[no-untyped-def]
+    margins = {manager.margin_for(TokenKey.of(None, "T1", f"U{n}")) for n in range(50)}
+    assert len(margins) > 40
+    assert all(timedelta(minutes=110) <= m <= timedelta(minutes=130) for m in margins)

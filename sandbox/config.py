@@ -1,0 +1,97 @@
+"""Configuration of the sandbox: the Slack app it pretends to host and the workspace it seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    """A person in a sandbox workspace."""
+
+    id: str
+    name: str
+    real_name: str
+    team_id: str
+    is_admin: bool = False
+    email: str = ""
+    tz: str = "Europe/London"
+
+
+@dataclass(frozen=True)
+class SandboxChannel:
+    """A public channel in a sandbox workspace."""
+
+    id: str
+    name: str
+    team_id: str
+    topic: str = ""
+
+
+@dataclass(frozen=True)
+class SandboxTeam:
+    """A sandbox workspace; `distributed` says whether the app may be installed into it."""
+
+    id: str
+    name: str
+    domain: str
+    distributed: bool = True
+
+
+def _default_teams() -> list[SandboxTeam]:
+    return [
+        SandboxTeam(id="T0SANDBOX1", name="Sandbox Inc", domain="sandbox-inc"),
+        SandboxTeam(id="T0ELSEWHR2", name="Elsewhere Ltd", domain="elsewhere", distributed=False),
+    ]
+
+
+def _default_users() -> list[SandboxUser]:
+    return [
+        SandboxUser("U0ALICE001", "alice", "Alice Admin", "T0SANDBOX1", is_admin=True, email="alice@sandbox.test"),
+        SandboxUser("U0BOB00002", "bob", "Bob Builder", "T0SANDBOX1", email="bob@sandbox.test"),
+        SandboxUser("U0CAROL003", "carol", "Carol Cook", "T0SANDBOX1", email="carol@sandbox.test"),
+        SandboxUser("U0DAVE0004", "dave", "Dave Elsewhere", "T0ELSEWHR2", is_admin=True, email="dave@elsewhere.test"),
+    ]
+
+
+def _default_channels() -> list[SandboxChannel]:
+    return [
+        SandboxChannel("C0GENERAL1", "general", "T0SANDBOX1", topic="Company-wide announcements"),
+        SandboxChannel("C0RANDOM02", "random", "T0SANDBOX1", topic="Non-work banter"),
+        SandboxChannel("C0OTHER003", "general", "T0ELSEWHR2", topic="Elsewhere's general"),
+    ]
+
+
+@dataclass
+class SandboxConfig:
+    """Everything the sandbox needs to know about the app it hosts; the defaults make a working demo."""
+
+    app_name: str = "Delegate"
+    app_id: str = "A0SANDBOXAP"
+    client_id: str = "1111111111.2222222222"
+    client_secret: str = field(default="sandbox-client-secret", repr=False)
+    signing_secret: str = field(default="sandbox-signing-secret", repr=False)
+    app_token: str = field(default="xapp-1-A0SANDBOXAP-1-sandboxapptoken", repr=False)
+    verification_token: str = field(default="sandbox-verification-token", repr=False)
+    redirect_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:3000/slack/oauth_redirect"])
+    request_url: str | None = "http://127.0.0.1:3000/slack/events"
+    token_rotation: bool = True
+    expires_in: int = 43200
+    refresh_grace_seconds: float = 0.0
+    refresh_error_name: str = "invalid_refresh_token"
+    code_ttl_seconds: float = 600.0
+    trigger_ttl_seconds: float = 30.0
+    delivery_timeout_seconds: float = 10.0
+    bot_user_id: str = "U0DELEGATB"
+    bot_id: str = "B0DELEGATB"
+    teams: list[SandboxTeam] = field(default_factory=_default_teams)
+    users: list[SandboxUser] = field(default_factory=_default_users)
+    channels: list[SandboxChannel] = field(default_factory=_default_channels)
+    commands: list[str] = field(default_factory=lambda: ["/delegate"])
+    global_shortcuts: list[str] = field(default_factory=list)
+    message_shortcuts: list[str] = field(default_factory=list)
+
+    @property
+    def default_team(self) -> SandboxTeam:
+        """The first team: the one the app is normally installed into."""
+        return self.teams[0]

@@ -1,0 +1,322 @@
+"""OAuth v2: the authorize consent page, oauth.v2.access (code and refresh grants) and oauth.v2.exchange."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import html
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from sandbox.errors import SlackError
+from sandbox.pages import render
+from sandbox.state import AuthorizationCode, SandboxState, Token
+
+
+def split_scopes(value: str | None) -> list[str]:
+    """Scopes from a comma- (or space-) separated string, in order, without blanks or repeats."""
+    scopes: list[str] = []
+    for part in (value or "").replace(" ", ",").split(","):
+        if part and part not in scopes:
+            scopes.append(part)
+    return scopes
+
+
+def client_credentials(authorization: str | None, params: dict[str, str]) -> tuple[str, str]:
+    """The client id and secret from HTTP Basic (what slack_sdk sends) or from form fields."""
+    if authorization and authorization.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(authorization[6:].strip()).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise SlackError("invalid_client_id") from None
+        client_id, _, client_secret = decoded.partition(":")
+        return client_id, client_secret
+    return params.get("client_id", ""), params.get("client_secret", "")
+
+
+def check_client(state: SandboxState, client_id: str, client_secret: str) -> None:
+    """Raise `invalid_client_id` or `bad_client_secret` unless the credentials are the app's."""
+    if not client_id or not hmac.compare_digest(client_id, state.config.client_id):
+        raise SlackError("invalid_client_id")
+    if not hmac.compare_digest(client_secret.encode(), state.config.client_secret.encode()):
+        raise SlackError("bad_client_secret")
+
+
+def issue_code(
+    state: SandboxState, *, user_id: str, bot_scopes: list[str], user_scopes: list[str], redirect_uri: str | None
+) -> str:
+    """Record the person's consent and return the code the redirect carries."""
+    with state.lock:
+        person = state.user(user_id)
+        code = AuthorizationCode(
+            value=f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(32)}",
+            team_id=person.user.team_id,
+            user_id=user_id,
+            bot_scopes=bot_scopes,
+            user_scopes=user_scopes,
+            redirect_uri=redirect_uri,
+            created_at=state.now(),
+        )
+        state.codes[code.value] = code
+        return code.value
+
+
+def _team_json(state: SandboxState, team_id: str) -> dict[str, str]:
+    team = state.team(team_id)
+    return {"id": team.id, "name": team.name}
+
+
+def _bot_fields(state: SandboxState, token: Token) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "scope": ",".join(token.scopes),
+        "token_type": "bot",
+        "access_token": token.value,
+        "bot_user_id": state.config.bot_user_id,
+    }
+    if token.rotating:
+        fields["refresh_token"] = token.refresh_token
+        fields["expires_in"] = int(token.expires_at - token.issued_at)  # type: ignore[operator]
+    return fields
+
+
+def _user_fields(token: Token) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "id": token.user_id,
+        "scope": ",".join(token.scopes),
+        "access_token": token.value,
+        "token_type": "user",
+    }
+    if token.rotating:
+        fields["refresh_token"] = token.refresh_token
+        fields["expires_in"] = int(token.expires_at - token.issued_at)  # type: ignore[operator]
+    return fields
+
+
+def install(state: SandboxState, *, user_id: str, bot_scopes: list[str], user_scopes: list[str]) -> dict[str, Any]:
+    """Issue the tokens a completed authorization yields and return oauth.v2.access's answer."""
+    with state.lock:
+        person = state.user(user_id)
+        team = state.team(person.user.team_id)
+        if not team.distributed:
+            raise SlackError("invalid_team_for_non_distributed_app")
+        if person.deleted:
+            raise SlackError("account_inactive")
+        answer: dict[str, Any] = {"ok": True, "app_id": state.config.app_id, "authed_user": {"id": user_id}}
+        if user_scopes:
+            user_token = state.issue_token("user", team.id, user_id, user_scopes, "authorization_code")
+            answer["authed_user"] = _user_fields(user_token)
+        if bot_scopes:
+            bot_token = state.issue_token("bot", team.id, state.config.bot_user_id, bot_scopes, "authorization_code")
+            answer.update(_bot_fields(state, bot_token))
+            state.installed_teams.add(team.id)
+        answer.update({"team": _team_json(state, team.id), "enterprise": None, "is_enterprise_install": False})
+        return answer
+
+
+def _refresh_error(state: SandboxState) -> SlackError:
+    return SlackError(state.config.refresh_error_name)
+
+
+def _code_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
+    code = state.codes.get(params.get("code", ""))
+    if code is None or code.used or state.now() - code.created_at > state.config.code_ttl_seconds:
+        raise SlackError("invalid_code")
+    code.used = True
+    given = params.get("redirect_uri") or None
+    if code.redirect_uri is not None and given != code.redirect_uri:
+        raise SlackError("bad_redirect_uri")
+    if code.redirect_uri is None and given is not None and given not in state.config.redirect_urls:
+        raise SlackError("bad_redirect_uri")
+    return install(state, user_id=code.user_id, bot_scopes=code.bot_scopes, user_scopes=code.user_scopes)
+
+
+def _refresh_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
+    if not state.config.token_rotation:
+        raise SlackError("token_rotation_not_enabled")
+    refresh = state.refresh_tokens.get(params.get("refresh_token", ""))
+    now = state.now()
+    if refresh is None or refresh.revoked_at is not None:
+        raise _refresh_error(state)
+    if refresh.used_at is not None and now - refresh.used_at > state.config.refresh_grace_seconds:
+        raise _refresh_error(state)
+    if refresh.kind == "user" and state.users[refresh.user_id].deleted:
+        raise SlackError("account_inactive")
+    if refresh.used_at is None:
+        refresh.used_at = now
+    token = state.issue_token(refresh.kind, refresh.team_id, refresh.user_id, refresh.scopes, "refresh_token", True)
+    if refresh.kind == "user":
+        state.refreshes_by_user[refresh.user_id] += 1
+    answer: dict[str, Any] = {"ok": True, "app_id": state.config.app_id}
+    if refresh.kind == "bot":
+        answer.update(_bot_fields(state, token))
+    else:
+        answer.update(
+            {
+                "scope": ",".join(token.scopes),
+                "token_type": "user",
+                "access_token": token.value,
+                "refresh_token": token.refresh_token,
+                "expires_in": int(token.expires_at - token.issued_at),  # type: ignore[operator]
+                "user_id": token.user_id,
+            }
+        )
+    answer.update({"team": _team_json(state, token.team_id), "enterprise": None, "is_enterprise_install": False})
+    return answer
+
+
+def access(state: SandboxState, params: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    """oauth.v2.access: the authorization_code grant and the refresh_token grant."""
+    with state.lock:
+        client_id, client_secret = client_credentials(authorization, params)
+        grant_type = params.get("grant_type") or "authorization_code"
+        try:
+            check_client(state, client_id, client_secret)
+            if grant_type == "authorization_code":
+                answer = _code_grant(state, params)
+            elif grant_type == "refresh_token":
+                answer = _refresh_grant(state, params)
+            else:
+                raise SlackError("invalid_grant_type")
+        except SlackError:
+            state.grant_failures[grant_type] += 1
+            raise
+        state.grants[grant_type] += 1
+        return answer
+
+
+def exchange(state: SandboxState, params: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    """oauth.v2.exchange: turn a long-lived xoxp-/xoxb- token into a rotating one, once."""
+    with state.lock:
+        try:
+            check_client(state, *client_credentials(authorization, params))
+            if not state.config.token_rotation:
+                raise SlackError("token_rotation_not_enabled")
+            old = state.authenticate(params.get("token"))
+            if old.rotating:
+                raise SlackError("invalid_token")
+            if old.exchanged:
+                raise SlackError("token_already_exchanged")
+            old.exchanged = True
+            token = state.issue_token(old.kind, old.team_id, old.user_id, old.scopes, "exchange", True)
+        except SlackError:
+            state.grant_failures["exchange"] += 1
+            raise
+        state.grants["exchange"] += 1
+        answer: dict[str, Any] = {
+            "ok": True,
+            "app_id": state.config.app_id,
+            "access_token": token.value,
+            "refresh_token": token.refresh_token,
+            "expires_in": int(token.expires_at - token.issued_at),  # type: ignore[operator]
+            "token_type": token.kind,
+            "scope": ",".join(token.scopes),
+            "team": _team_json(state, token.team_id),
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if token.kind == "user":
+            answer["user_id"] = token.user_id
+        else:
+            answer["bot_user_id"] = token.user_id
+        return answer
+
+
+# ----- the authorize page -----
+
+
+def _error_page(error: str, detail: str) -> web.Response:
+    body = render("error.html", error=html.escape(error), detail=html.escape(detail))
+    return web.Response(text=body, status=400, content_type="text/html")
+
+
+def _validated_redirect(state: SandboxState, params: Any) -> tuple[str | None, str | None]:
+    """(redirect_uri as given, where to redirect), or (None, None) when it is not an allowed URL."""
+    given = params.get("redirect_uri") or None
+    if given is None:
+        return None, state.config.redirect_urls[0] if state.config.redirect_urls else None
+    return (given, given) if given in state.config.redirect_urls else (None, None)
+
+
+def _redirect_to(target: str, **query: str) -> web.HTTPFound:
+    separator = "&" if "?" in target else "?"
+    return web.HTTPFound(f"{target}{separator}{urlencode(query)}")
+
+
+def _scope_list(scopes: list[str]) -> str:
+    if not scopes:
+        return "<p class='muted'>none</p>"
+    return "<ul>" + "".join(f"<li><code>{html.escape(scope)}</code></li>" for scope in scopes) + "</ul>"
+
+
+async def authorize_page(request: web.Request) -> web.StreamResponse:
+    """GET /oauth/v2/authorize: the consent screen, or an error page when the client or redirect is wrong."""
+    from sandbox.runtime import RUNTIME
+
+    state = request.app[RUNTIME].state
+    params = request.query
+    if params.get("client_id") != state.config.client_id:
+        return _error_page("invalid_client_id", "This link names an app the sandbox does not know.")
+    given, target = _validated_redirect(state, params)
+    if target is None:
+        return _error_page("bad_redirect_uri", "The redirect_uri does not match any of the app's redirect URLs.")
+    bot_scopes, user_scopes = split_scopes(params.get("scope")), split_scopes(params.get("user_scope"))
+    team_filter = params.get("team")
+    with state.lock:
+        people = [
+            person
+            for person in state.users.values()
+            if not person.deleted and (not team_filter or person.user.team_id == team_filter)
+        ]
+        options = "".join(
+            f"<label class='person'><input type='radio' name='user_id' value='{html.escape(person.user.id)}'"
+            f"{' checked' if index == 0 else ''}> <b>{html.escape(person.user.real_name)}</b>"
+            f" <span class='muted'>@{html.escape(person.user.name)} · {html.escape(state.teams[person.user.team_id].name)}"
+            f"{' · admin' if person.user.is_admin else ''}</span></label>"
+            for index, person in enumerate(people)
+        )
+    hidden = "".join(
+        f"<input type='hidden' name='{name}' value='{html.escape(params.get(name, ''))}'>"
+        for name in ("client_id", "scope", "user_scope", "redirect_uri", "state", "team")
+    )
+    body = render(
+        "authorize.html",
+        app_name=html.escape(state.config.app_name),
+        bot_scopes=_scope_list(bot_scopes),
+        user_scopes=_scope_list(user_scopes),
+        people=options or "<p class='muted'>No users to pick from.</p>",
+        hidden=hidden,
+    )
+    del given
+    return web.Response(text=body, content_type="text/html")
+
+
+async def authorize_decision(request: web.Request) -> web.StreamResponse:
+    """POST /oauth/v2/authorize: Allow redirects with a code, Cancel with error=access_denied."""
+    from sandbox.runtime import RUNTIME
+
+    state = request.app[RUNTIME].state
+    form = await request.post()
+    params = {key: str(value) for key, value in form.items()}
+    if params.get("client_id") != state.config.client_id:
+        return _error_page("invalid_client_id", "This link names an app the sandbox does not know.")
+    given, target = _validated_redirect(state, params)
+    if target is None:
+        return _error_page("bad_redirect_uri", "The redirect_uri does not match any of the app's redirect URLs.")
+    oauth_state = params.get("state", "")
+    if params.get("action") != "allow":
+        raise _redirect_to(target, error="access_denied", state=oauth_state)
+    try:
+        code = issue_code(
+            state,
+            user_id=params.get("user_id", ""),
+            bot_scopes=split_scopes(params.get("scope")),
+            user_scopes=split_scopes(params.get("user_scope")),
+            redirect_uri=given,
+        )
+    except SlackError as error:
+        return _error_page(error.error, "Pick a user before allowing.")
+    raise _redirect_to(target, code=code, state=oauth_state)

@@ -1,0 +1,605 @@
+"""Everything the sandbox remembers: users, tokens, codes, messages, views, faults and counters, behind one lock."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sandbox.clock import Clock
+from sandbox.config import SandboxChannel, SandboxConfig, SandboxTeam, SandboxUser
+from sandbox.errors import SlackError
+
+TokenKind = Literal["bot", "user"]
+
+
+def redact(value: str | None) -> str:
+    """A token shown safely: its prefix and a short fingerprint, never the secret part."""
+    if not value:
+        return ""
+    prefix = value.split("-", 2)
+    head = "-".join(prefix[:2]) if value.startswith("xoxe") else prefix[0]
+    return f"{head}-…{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class Token:
+    """An access token the sandbox issued."""
+
+    value: str = field(repr=False)
+    kind: TokenKind
+    team_id: str
+    user_id: str
+    scopes: list[str]
+    issued_at: float
+    expires_at: float | None
+    grant: str
+    refresh_token: str | None = field(default=None, repr=False)
+    revoked_at: float | None = None
+    revoked_reason: str = ""
+    exchanged: bool = False
+
+    @property
+    def rotating(self) -> bool:
+        """Whether the token expires and comes with a refresh token."""
+        return self.expires_at is not None
+
+    def status(self, now: float) -> str:
+        """`active`, `expired` or `revoked` at time `now`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+    def describe(self, now: float) -> dict[str, Any]:
+        """A JSON-safe view of the token, with the value redacted."""
+        return {
+            "token": redact(self.value),
+            "fingerprint": hashlib.sha256(self.value.encode()).hexdigest()[:8],
+            "kind": self.kind,
+            "team_id": self.team_id,
+            "user_id": self.user_id,
+            "scopes": list(self.scopes),
+            "rotating": self.rotating,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "expires_in": None if self.expires_at is None else round(self.expires_at - now, 1),
+            "grant": self.grant,
+            "status": self.status(now),
+            "revoked_reason": self.revoked_reason,
+            "exchanged": self.exchanged,
+        }
+
+
+@dataclass
+class RefreshToken:
+    """A single-use refresh token; `used_at` starts its grace period."""
+
+    value: str = field(repr=False)
+    kind: TokenKind
+    team_id: str
+    user_id: str
+    scopes: list[str]
+    issued_at: float
+    used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass
+class AuthorizationCode:
+    """A code the authorize page issued; single-use and short-lived."""
+
+    value: str = field(repr=False)
+    team_id: str
+    user_id: str
+    bot_scopes: list[str]
+    user_scopes: list[str]
+    redirect_uri: str | None
+    created_at: float
+    used: bool = False
+
+
+@dataclass
+class Fault:
+    """A fault to inject into calls of one method (or `*` for all)."""
+
+    method: str
+    latency_ms: int = 0
+    status: int | None = None
+    retry_after: int = 1
+    error: str | None = None
+    drop_after_action: bool = False
+    times: int | None = None
+    hits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fault as JSON."""
+        return asdict(self)
+
+
+@dataclass
+class View:
+    """A modal or App Home view an app opened, updated or published."""
+
+    id: str
+    team_id: str
+    user_id: str
+    view: dict[str, Any]
+    hash: str
+    type: str
+    created_at: float
+    external_id: str | None = None
+    root_view_id: str | None = None
+    previous_view_id: str | None = None
+    closed: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_payload(self, app_id: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The view object as Slack includes it in payloads and API answers."""
+        body = {
+            "id": self.id,
+            "team_id": self.team_id,
+            "type": self.type,
+            "title": self.view.get("title"),
+            "submit": self.view.get("submit"),
+            "close": self.view.get("close"),
+            "blocks": self.view.get("blocks", []),
+            "private_metadata": self.view.get("private_metadata", ""),
+            "callback_id": self.view.get("callback_id", ""),
+            "state": {"values": values or {}},
+            "hash": self.hash,
+            "clear_on_close": bool(self.view.get("clear_on_close", False)),
+            "notify_on_close": bool(self.view.get("notify_on_close", False)),
+            "root_view_id": self.root_view_id or self.id,
+            "previous_view_id": self.previous_view_id,
+            "app_id": app_id,
+            "external_id": self.external_id or "",
+            "app_installed_team_id": self.team_id,
+            "bot_id": None,
+        }
+        return body
+
+
+@dataclass
+class UserState:
+    """A sandbox user's mutable state: profile, status, snooze, deactivation."""
+
+    user: SandboxUser
+    deleted: bool = False
+    status_text: str = ""
+    status_emoji: str = ""
+    status_expiration: int = 0
+    snooze_endtime: float | None = None
+    display_name: str = ""
+
+
+class SandboxState:
+    """The sandbox's memory; every public method takes the lock, so any thread may call it."""
+
+    def __init__(self, config: SandboxConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.lock = threading.RLock()
+        self.teams: dict[str, SandboxTeam] = {team.id: team for team in config.teams}
+        self.users: dict[str, UserState] = {user.id: UserState(user, display_name=user.name) for user in config.users}
+        self.channels: dict[str, SandboxChannel] = {channel.id: channel for channel in config.channels}
+        self.tokens: dict[str, Token] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.triggers: dict[str, tuple[float, str, str, bool]] = {}
+        self.views: dict[str, View] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.ephemerals: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self.installed_teams: set[str] = set()
+        self.faults: list[Fault] = []
+        self.api_calls: Counter[str] = Counter()
+        self.grants: Counter[str] = Counter()
+        self.grant_failures: Counter[str] = Counter()
+        self.refreshes_by_user: Counter[str] = Counter()
+        self.response_urls: dict[str, dict[str, Any]] = {}
+        self.pending_events: list[tuple[str, dict[str, Any]]] = []
+        self._ts_counter = 0
+
+    # ----- identities -----
+
+    def now(self) -> float:
+        """The sandbox clock's time."""
+        return self.clock.now()
+
+    def new_id(self, prefix: str, length: int = 10) -> str:
+        """A Slack-looking id such as `V0A1B2C3D4`."""
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+
+    def next_ts(self) -> str:
+        """A message timestamp, unique and increasing within the sandbox."""
+        with self.lock:
+            self._ts_counter += 1
+            return f"{int(self.now())}.{self._ts_counter:06d}"
+
+    def user(self, user_id: str) -> UserState:
+        """The user with this id, or `user_not_found`."""
+        with self.lock:
+            if user_id not in self.users:
+                raise SlackError("user_not_found")
+            return self.users[user_id]
+
+    def team(self, team_id: str) -> SandboxTeam:
+        """The team with this id, or `team_not_found`."""
+        with self.lock:
+            if team_id not in self.teams:
+                raise SlackError("team_not_found")
+            return self.teams[team_id]
+
+    def user_json(self, user_id: str) -> dict[str, Any]:
+        """A user object shaped like users.info's `user`."""
+        with self.lock:
+            if user_id == self.config.bot_user_id:
+                team_id = self.config.default_team.id
+                return {
+                    "id": user_id,
+                    "team_id": team_id,
+                    "name": self.config.app_name.lower(),
+                    "real_name": self.config.app_name,
+                    "deleted": False,
+                    "is_bot": True,
+                    "is_admin": False,
+                    "profile": {"real_name": self.config.app_name, "bot_id": self.config.bot_id, "team": team_id},
+                }
+            state = self.user(user_id)
+            return {
+                "id": state.user.id,
+                "team_id": state.user.team_id,
+                "name": state.user.name,
+                "real_name": state.user.real_name,
+                "deleted": state.deleted,
+                "is_bot": False,
+                "is_admin": state.user.is_admin,
+                "is_owner": state.user.is_admin,
+                "tz": state.user.tz,
+                "profile": self.profile_json(user_id),
+            }
+
+    def profile_json(self, user_id: str) -> dict[str, Any]:
+        """A profile object shaped like users.profile.get's `profile`."""
+        with self.lock:
+            state = self.user(user_id)
+            return {
+                "real_name": state.user.real_name,
+                "display_name": state.display_name,
+                "email": state.user.email,
+                "status_text": state.status_text,
+                "status_emoji": state.status_emoji,
+                "status_expiration": state.status_expiration,
+                "team": state.user.team_id,
+            }
+
+    def channel(self, team_id: str, name_or_id: str) -> SandboxChannel:
+        """A channel (or a DM, created on first use) by id, `name` or `#name`, or `channel_not_found`."""
+        with self.lock:
+            wanted = name_or_id.lstrip("#")
+            if wanted in self.channels and self.channels[wanted].team_id == team_id:
+                return self.channels[wanted]
+            for channel in self.channels.values():
+                if channel.team_id == team_id and channel.name == wanted:
+                    return channel
+            if wanted in self.users and self.users[wanted].user.team_id == team_id:
+                dm_id = "D" + wanted[1:]
+                if dm_id not in self.channels:
+                    self.channels[dm_id] = SandboxChannel(dm_id, f"dm-{self.users[wanted].user.name}", team_id)
+                return self.channels[dm_id]
+            if wanted.startswith("D") and wanted in self.channels:
+                return self.channels[wanted]
+            raise SlackError("channel_not_found")
+
+    # ----- tokens -----
+
+    def _new_token_value(self, kind: TokenKind, team_id: str, user_id: str, rotating: bool) -> str:
+        team_number = int(hashlib.sha256(team_id.encode()).hexdigest()[:8], 16)
+        user_number = int(hashlib.sha256(user_id.encode()).hexdigest()[:8], 16)
+        random_part = f"{secrets.randbelow(10**12):012d}-{secrets.token_hex(16)}"
+        short = "xoxp" if kind == "user" else "xoxb"
+        if rotating:
+            return f"xoxe.{short}-1-{secrets.token_urlsafe(30)}"
+        return f"{short}-{team_number}-{user_number}-{random_part}"
+
+    def issue_token(
+        self, kind: TokenKind, team_id: str, user_id: str, scopes: list[str], grant: str, rotating: bool | None = None
+    ) -> Token:
+        """Create an access token (and a refresh token when rotating) and remember both."""
+        with self.lock:
+            rotating = self.config.token_rotation if rotating is None else rotating
+            now = self.now()
+            token = Token(
+                value=self._new_token_value(kind, team_id, user_id, rotating),
+                kind=kind,
+                team_id=team_id,
+                user_id=user_id,
+                scopes=list(scopes),
+                issued_at=now,
+                expires_at=now + self.config.expires_in if rotating else None,
+                grant=grant,
+            )
+            if rotating:
+                refresh = RefreshToken(f"xoxe-1-{secrets.token_urlsafe(40)}", kind, team_id, user_id, list(scopes), now)
+                self.refresh_tokens[refresh.value] = refresh
+                token.refresh_token = refresh.value
+            self.tokens[token.value] = token
+            return token
+
+    def authenticate(self, value: str | None) -> Token:
+        """The active token behind `value`, or the Slack error that calling with it would get."""
+        with self.lock:
+            if not value:
+                raise SlackError("not_authed")
+            token = self.tokens.get(value)
+            if token is None:
+                raise SlackError("invalid_auth")
+            if token.revoked_at is not None:
+                raise SlackError("token_revoked")
+            if token.kind == "user" and self.users.get(token.user_id) and self.users[token.user_id].deleted:
+                raise SlackError("account_inactive")
+            if token.expires_at is not None and self.now() >= token.expires_at:
+                raise SlackError("token_expired")
+            return token
+
+    def revoke_token(self, token: Token, reason: str) -> None:
+        """Kill an access token and its refresh token."""
+        with self.lock:
+            now = self.now()
+            if token.revoked_at is None:
+                token.revoked_at = now
+                token.revoked_reason = reason
+            if token.refresh_token and token.refresh_token in self.refresh_tokens:
+                refresh = self.refresh_tokens[token.refresh_token]
+                refresh.revoked_at = refresh.revoked_at or now
+
+    def user_tokens(self, user_id: str) -> list[Token]:
+        """Every token issued to a user, newest last."""
+        with self.lock:
+            return [token for token in self.tokens.values() if token.user_id == user_id]
+
+    def expire_user_tokens(self, user_id: str, kind: str | None = None) -> int:
+        """Make every unexpired rotating token of a user expire now; returns how many."""
+        with self.lock:
+            self.user(user_id) if user_id != self.config.bot_user_id else None
+            now = self.now()
+            count = 0
+            for token in self.user_tokens(user_id):
+                if kind and token.kind != kind:
+                    continue
+                if token.revoked_at is None and token.expires_at is not None and token.expires_at > now:
+                    token.expires_at = now
+                    count += 1
+            return count
+
+    def revoke_user_tokens(self, user_id: str, reason: str = "revoked by admin") -> dict[str, list[str]]:
+        """Revoke every live token of a user; returns the `tokens` field of a tokens_revoked event."""
+        with self.lock:
+            revoked: dict[str, list[str]] = {"oauth": [], "bot": []}
+            for token in self.user_tokens(user_id):
+                if token.revoked_at is None:
+                    self.revoke_token(token, reason)
+                    bucket = revoked["bot" if token.kind == "bot" else "oauth"]
+                    if token.user_id not in bucket:
+                        bucket.append(token.user_id)
+            for refresh in self.refresh_tokens.values():
+                if refresh.user_id == user_id and refresh.revoked_at is None:
+                    refresh.revoked_at = self.now()
+            return revoked
+
+    def uninstall(self, team_id: str) -> dict[str, list[str]]:
+        """Remove the app from a team: revoke every token in it; returns the tokens_revoked `tokens` field."""
+        with self.lock:
+            self.team(team_id)
+            revoked: dict[str, list[str]] = {"oauth": [], "bot": []}
+            for token in self.tokens.values():
+                if token.team_id == team_id and token.revoked_at is None:
+                    self.revoke_token(token, "app uninstalled")
+                    bucket = revoked["bot" if token.kind == "bot" else "oauth"]
+                    if token.user_id not in bucket:
+                        bucket.append(token.user_id)
+            for refresh in self.refresh_tokens.values():
+                if refresh.team_id == team_id and refresh.revoked_at is None:
+                    refresh.revoked_at = self.now()
+            self.installed_teams.discard(team_id)
+            return revoked
+
+    def token_summary(self) -> list[dict[str, Any]]:
+        """Every token, redacted, with its state at the sandbox's current time."""
+        with self.lock:
+            now = self.now()
+            return [token.describe(now) for token in self.tokens.values()]
+
+    # ----- triggers and response URLs -----
+
+    def new_trigger(self, team_id: str, user_id: str) -> str:
+        """A fresh trigger_id for an interaction by `user_id`."""
+        with self.lock:
+            value = f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}"
+            self.triggers[value] = (self.now(), team_id, user_id, False)
+            return value
+
+    def use_trigger(self, value: str | None) -> tuple[str, str]:
+        """Consume a trigger_id; returns (team_id, user_id) or raises invalid/expired_trigger_id."""
+        with self.lock:
+            if not value or value not in self.triggers:
+                raise SlackError("invalid_trigger_id")
+            created_at, team_id, user_id, used = self.triggers[value]
+            if used:
+                raise SlackError("invalid_trigger_id")
+            if self.now() - created_at > self.config.trigger_ttl_seconds:
+                raise SlackError("expired_trigger_id")
+            self.triggers[value] = (created_at, team_id, user_id, True)
+            return team_id, user_id
+
+    def new_response_url(self, base_url: str, team_id: str, channel_id: str, user_id: str, source: str) -> str:
+        """A response_url that works up to 5 times within 30 minutes, like Slack's."""
+        with self.lock:
+            key = secrets.token_urlsafe(24)
+            self.response_urls[key] = {
+                "team_id": team_id,
+                "channel_id": channel_id,
+                "user_id": user_id,
+                "source": source,
+                "created_at": self.now(),
+                "uses": 0,
+            }
+            return f"{base_url.rstrip('/')}/sandbox/response/{key}"
+
+    # ----- messages -----
+
+    def record_message(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        text: str,
+        blocks: Any = None,
+        thread_ts: str | None = None,
+        bot_id: str | None = None,
+        via: str,
+        as_kind: str,
+    ) -> dict[str, Any]:
+        """Store a channel message and return it as Slack would."""
+        with self.lock:
+            message: dict[str, Any] = {
+                "type": "message",
+                "ts": self.next_ts(),
+                "channel": channel_id,
+                "team": team_id,
+                "user": user_id,
+                "text": text,
+                "blocks": blocks or [],
+                "via": via,
+                "as": as_kind,
+            }
+            if bot_id:
+                message["bot_id"] = bot_id
+                message["app_id"] = self.config.app_id
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self.messages.append(message)
+            return message
+
+    def record_ephemeral(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        text: str,
+        blocks: Any = None,
+        via: str,
+        posted_by: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a message only `user_id` sees."""
+        with self.lock:
+            message = {
+                "type": "ephemeral",
+                "ts": self.next_ts(),
+                "channel": channel_id,
+                "team": team_id,
+                "to_user": user_id,
+                "user": posted_by or self.config.bot_user_id,
+                "text": text,
+                "blocks": blocks or [],
+                "via": via,
+            }
+            self.ephemerals.append(message)
+            return message
+
+    # ----- events -----
+
+    def emit_event(self, team_id: str, event: dict[str, Any]) -> None:
+        """Queue an Events API event for delivery to the app."""
+        with self.lock:
+            self.pending_events.append((team_id, event))
+
+    def take_pending_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """Hand over (and forget) the events waiting for delivery."""
+        with self.lock:
+            pending, self.pending_events = self.pending_events, []
+            return pending
+
+    # ----- faults -----
+
+    def add_fault(self, fault: Fault) -> None:
+        """Start injecting a fault."""
+        with self.lock:
+            self.faults.append(fault)
+
+    def clear_faults(self, method: str | None = None) -> None:
+        """Stop injecting faults (all, or those of one method)."""
+        with self.lock:
+            self.faults = [fault for fault in self.faults if method is not None and fault.method != method]
+
+    def take_fault(self, method: str) -> Fault | None:
+        """The fault that applies to this call of `method`, counting it against its `times`."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.method in (method, "*"):
+                    fault.hits += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self.faults.remove(fault)
+                    return fault
+            return None
+
+    # ----- snapshot -----
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the console shows, as JSON, with tokens redacted."""
+        with self.lock:
+            now = self.now()
+            return {
+                "app": {"name": self.config.app_name, "app_id": self.config.app_id, "bot_user_id": self.config.bot_user_id},
+                "now": now,
+                "clock_offset": self.clock.offset,
+                "config": {
+                    "token_rotation": self.config.token_rotation,
+                    "expires_in": self.config.expires_in,
+                    "refresh_grace_seconds": self.config.refresh_grace_seconds,
+                    "refresh_error_name": self.config.refresh_error_name,
+                    "trigger_ttl_seconds": self.config.trigger_ttl_seconds,
+                    "request_url": self.config.request_url,
+                    "commands": self.config.commands,
+                    "global_shortcuts": self.config.global_shortcuts,
+                    "message_shortcuts": self.config.message_shortcuts,
+                },
+                "teams": [{**asdict(team), "installed": team.id in self.installed_teams} for team in self.teams.values()],
+                "users": [self.user_json(user_id) for user_id in self.users],
+                "channels": [asdict(channel) for channel in self.channels.values()],
+                "messages": list(self.messages),
+                "ephemerals": list(self.ephemerals),
+                "tokens": [token.describe(now) for token in self.tokens.values()],
+                "views": [
+                    {
+                        **view.to_payload(self.config.app_id),
+                        "user_id": view.user_id,
+                        "closed": view.closed,
+                        "errors": view.errors,
+                    }
+                    for view in self.views.values()
+                ],
+                "deliveries": list(self.deliveries[-50:]),
+                "faults": [fault.to_dict() for fault in self.faults],
+                "counters": self.counters(),
+            }
+
+    def counters(self) -> dict[str, Any]:
+        """Calls per Web API method and oauth.v2.access / exchange grants, for tests that count refreshes."""
+        with self.lock:
+            return {
+                "api_calls": dict(self.api_calls),
+                "grants": dict(self.grants),
+                "grant_failures": dict(self.grant_failures),
+                "refreshes_by_user": dict(self.refreshes_by_user),
+            }

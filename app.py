@@ -1,12 +1,201 @@
-"""Delegate's composition root and command line: settings -> engine -> store -> token manager -> Bolt App."""
+"""Delegate's composition root and command line: settings -> engine -> store -> token manager -> Bolt App.
+
+Run modes (python app.py run):
+- HTTP on PORT under gunicorn with worker processes (the default when a Slack app is configured);
+- Socket Mode when SLACK_APP_TOKEN is set, plus a small HTTP server for the OAuth pages;
+- the sandbox when no Slack app is configured (or with --sandbox): an offline slack.com and Delegate together.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import urlparse
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import click
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from settings import Settings, SettingsError
+from stores.authorize import DelegateAuthorize
+from stores.redaction import install_log_redaction
+from stores.rotation import TokenManager
+from stores.wiring import Stores, open_stores
+from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
+from web.wsgi import DelegateWSGI
+
+logger = logging.getLogger("delegate")
+
+
+# -- composition ------------------------------------------------------------------------------------------------
+
+
+class DelegateServices:
+    """What listeners reach through context["delegate"]: the token manager and the connect links."""
+
+    def __init__(self, manager: TokenManager, *, base_url: str, user_scopes: Sequence[str]):
+        self.manager = manager
+        self.base_url = base_url.rstrip("/")
+        self.user_scopes = tuple(user_scopes)
+
+    def connect_url(self, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:
+        return connect_url(self.base_url, team_id=team_id, user_scopes=user_scopes)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> DelegateServices:
+        return self  # shared by every request, thread-safe; Bolt deep-copies contexts for lazy listeners
+
+    def __repr__(self) -> str:
+        return f"DelegateServices(base_url={self.base_url!r})"
+
+
+def public_base_url(settings: Settings) -> str:
+    """Where people's browsers reach this app: from SLACK_REDIRECT_URI, else localhost on PORT."""
+    if settings.redirect_uri:
+        parsed = urlparse(settings.redirect_uri)
+        return f"{parsed.scheme}://{parsed.netloc}"
+    return f"http://localhost:{settings.port}"
+
+
+def create_app(settings: Settings, stores: Stores) -> App:
+    """The Bolt app: our authorize (no Slack call per request), OAuth on our stores, and every listener."""
+    from listeners.manifest import bot_scopes, user_scopes
+
+    from listeners import register_listeners
+
+    base_url = public_base_url(settings)
+    assert settings.client_id and settings.client_secret and settings.signing_secret
+    oauth_settings = build_oauth_settings(
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        bot_scopes=settings.scopes.split(",") if settings.scopes else bot_scopes(),
+        user_scopes=settings.user_scopes.split(",") if settings.user_scopes else user_scopes(),
+        redirect_uri=settings.redirect_uri or f"{base_url}/slack/oauth_redirect",
+        authorization_url=settings.authorize_url,
+        installation_store=stores.installation_store,
+        state_store=stores.state_store,
+    )
+    flow = DelegateOAuthFlow(
+        client=ErrorRecordingClient(base_url=settings.api_url, timeout=10),
+        logger=logging.getLogger("delegate.oauth"),
+        settings=oauth_settings,
+    )
+    client = WebClient(
+        base_url=settings.api_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+    app = App(
+        signing_secret=settings.signing_secret,
+        client=client,
+        installation_store=stores.installation_store,
+        authorize=DelegateAuthorize(stores.manager),
+        oauth_flow=flow,
+        process_before_response=True,
+        token_verification_enabled=False,
+        user_facing_authorize_error_message=(
+            f"Delegate is not installed in this workspace yet. An admin can add it at {base_url}/slack/install"
+        ),
+    )
+    services = DelegateServices(stores.manager, base_url=base_url, user_scopes=oauth_settings.user_scopes or [])
+
+    @app.middleware
+    def provide_services(context: Any, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
+        context["delegate"] = services
+        return next()
+
+    app.enable_token_revocation_listeners()
+    register_listeners(app)
+    return app
+
+
+def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True) -> DelegateWSGI:
+    """The WSGI application for a production server: gunicorn 'app:create_wsgi_app()'."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    stores = open_stores(settings)
+    app = create_app(settings, stores)
+    if refresher:
+        from stores.refresher import Refresher
+
+        Refresher(stores.manager, interval=timedelta(seconds=60)).start()
+
+    def healthy() -> bool:
+        from sqlalchemy import text
+
+        try:
+            with stores.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - any database failure means unhealthy
+            logger.exception("health check failed")
+            return False
+
+    return DelegateWSGI(app, health_check=healthy)
+
+
+def configure_logging(level: str) -> None:
+    install_log_redaction()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+
+
+# -- servers ------------------------------------------------------------------------------------------------------
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        # The request line may carry an OAuth code in its query string: log the path only.
+        logging.getLogger("delegate.http").info("%s %s", self.command, self.path.split("?", 1)[0])
+
+
+def serve_threaded(wsgi_app: Any, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:
+    """A small threaded WSGI server in a background thread (Socket Mode's OAuth pages, the sandbox, tests)."""
+    server = make_server(host, port, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="delegate-http", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def serve_gunicorn(settings: Settings, *, workers: int, threads: int) -> None:
+    """HTTP on PORT under gunicorn: worker processes, each with its own engine, app and refresher thread."""
+    from gunicorn.app.base import BaseApplication
+
+    class DelegateServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options = {
+                "bind": f"0.0.0.0:{settings.port}",
+                "workers": workers,
+                "worker_class": "gthread",
+                "threads": threads,
+                "timeout": 30,
+                "graceful_timeout": 10,
+                "accesslog": "-",
+                # %(U)s is the path without the query string, which may carry an OAuth code
+                "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+                "loglevel": settings.log_level.lower(),
+            }
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return create_wsgi_app(settings)
+
+    DelegateServer().run()
+
+
+# -- command line ---------------------------------------------------------------------------------------------------
 
 
 def load_settings() -> Settings:
@@ -25,18 +214,117 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command("run")
+@click.option(
+    "--sandbox", "use_sandbox", is_flag=True, help="Run against the built-in sandbox (the default with no Slack app)."
+)
 @click.option("--port", type=int, default=None, help="HTTP port (default: PORT or 3000).")
-def run(port: int | None) -> None:
-    """Run Delegate: against the sandbox when no Slack app is configured, else against Slack."""
+@click.option("--sandbox-port", type=int, default=4000, show_default=True, help="The sandbox's port in sandbox mode.")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes (HTTP mode).")
+@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker (HTTP mode).")
+def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int, threads: int) -> None:
+    """Run Delegate: against Slack when a Slack app is configured, else against the built-in sandbox."""
     settings = load_settings()
+    if port is not None:
+        settings = settings.replace(port=port)
+    configure_logging(settings.log_level)
+    if use_sandbox or not settings.client_id:
+        run_with_sandbox(settings, sandbox_port=sandbox_port)
+        return
     missing = settings.missing_for_slack()
     if missing:
         raise click.ClickException(
-            "Delegate needs a Slack app to talk to. Missing: "
+            "Delegate cannot talk to Slack. Missing: "
             + ", ".join(missing)
-            + ". Create a Slack app from manifest.yml and set these variables (see README.md)."
+            + ". Create a Slack app from manifest.yml and set these variables (see README.md), "
+            "or run without SLACK_CLIENT_ID to use the built-in sandbox."
         )
-    raise click.ClickException("the HTTP app is not built yet (see the app issue)")
+    from stores.migrations import upgrade
+
+    upgrade(settings.database_url)
+    if settings.app_token:
+        run_socket_mode(settings)
+    else:
+        click.echo(f"Delegate on http://0.0.0.0:{settings.port}/ ({workers} workers): request URL /slack/events")
+        serve_gunicorn(settings, workers=workers, threads=threads)
+
+
+def run_socket_mode(settings: Settings) -> None:
+    """Socket Mode for Slack's requests, and a small HTTP server for the OAuth pages."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    wsgi = create_wsgi_app(settings)
+    server, _ = serve_threaded(wsgi, "0.0.0.0", settings.port)
+    click.echo(f"Delegate in Socket Mode; OAuth pages on http://0.0.0.0:{settings.port}/")
+    handler = SocketModeHandler(wsgi.app, app_token=settings.app_token)
+    try:
+        handler.start()
+    finally:
+        server.shutdown()
+
+
+def sandbox_encryption_key(settings: Settings) -> str:
+    """The key ring for sandbox mode: TOKEN_ENCRYPTION_KEYS, else a key generated once and kept owner-only."""
+    if settings.encryption_keys:
+        return settings.encryption_keys
+    import os
+
+    from stores.crypto import generate_key
+
+    path = settings.data_dir / "sandbox-encryption.key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(generate_key())
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
+    """Start the sandbox and Delegate together on the embedded defaults, and print the one URL to open."""
+    import os
+
+    from sandbox.config import SandboxConfig
+    from sandbox.server import SandboxServer
+    from stores.migrations import upgrade
+
+    base = f"http://127.0.0.1:{settings.port}"
+    redirect = f"{base}/slack/oauth_redirect"
+    sandbox = SandboxServer(SandboxConfig(redirect_urls=[redirect], request_url=f"{base}/slack/events"), port=sandbox_port)
+    sandbox.start()
+    config = sandbox.runtime.config
+    database_url = settings.database_url
+    if not os.environ.get("DATABASE_URL"):
+        # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.
+        sandbox_db = settings.data_dir / "sandbox.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            (settings.data_dir / f"sandbox.sqlite3{suffix}").unlink(missing_ok=True)
+        database_url = f"sqlite:///{sandbox_db.resolve()}"
+    settings = settings.replace(
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        signing_secret=config.signing_secret,
+        api_url=sandbox.api_url,
+        authorize_url=sandbox.authorize_url,
+        redirect_uri=redirect,
+        encryption_keys=sandbox_encryption_key(settings),
+        database_url=database_url,
+    )
+    upgrade(settings.database_url)
+    server, _ = serve_threaded(create_wsgi_app(settings), "127.0.0.1", settings.port)
+    click.echo(
+        "\nDelegate is running against the built-in Slack sandbox.\n"
+        f"  Open {sandbox.url} to try it: pick a person, install or connect, run commands.\n"
+        f"  (Delegate itself listens on {base}/; Ctrl-C stops both.)\n"
+    )
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        sandbox.stop()
 
 
 def _register_commands() -> None:
@@ -44,20 +332,14 @@ def _register_commands() -> None:
 
     for group in (db, keys, tokens):
         cli.add_command(group)
-
-
-_register_commands()
-
-
-def _register_sandbox() -> None:
     try:
         from sandbox.cli import sandbox_command
-    except ImportError:  # the sandbox package is being built
+    except ImportError:  # the sandbox package is optional for operators
         return
     cli.add_command(sandbox_command, name="sandbox")
 
 
-_register_sandbox()
+_register_commands()
 
 
 def main() -> None:

@@ -102,6 +102,12 @@ class Settings:
             log_level=log_level,
         )
 
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some values changed."""
+        from dataclasses import replace
+
+        return replace(self, **changes)  # type: ignore[arg-type]
+
     def keyring(self) -> KeyRing:
         """The token encryption key ring; a clear error when there is none."""
         return KeyRing.from_string(self.encryption_keys)

@@ -1,0 +1,68 @@
+"""The WSGI application: Bolt's request URL and OAuth paths, the connect flow, a landing page and a health check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.request import BoltRequest
+
+from .oauth import CONNECT_PATH, INSTALL_PATH, DelegateOAuthFlow
+from .pages import page
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+__all__ = ["DelegateWSGI"]
+
+logger = logging.getLogger(__name__)
+
+HTML = {"content-type": ["text/html; charset=utf-8"]}
+TEXT = {"content-type": ["text/plain; charset=utf-8"]}
+
+
+def landing_page() -> str:
+    body = (
+        "<p>Delegate acts as you in Slack: it posts as you, sets your status, snoozes your notifications and "
+        "searches your messages, with your own token, refreshed safely.</p>"
+        "<p>A workspace admin adds it once; everyone else connects their own account.</p>"
+    )
+    return page("Delegate", body, links=[("Add to Slack", INSTALL_PATH), ("Connect my Slack account", CONNECT_PATH)])
+
+
+class DelegateWSGI(SlackRequestHandler):
+    """Routes every request; nothing that goes wrong inside reaches a person as a traceback."""
+
+    def __init__(self, app: App, *, health_check: Callable[[], bool] | None = None, path: str = "/slack/events"):
+        super().__init__(app, path=path)
+        self.health_check = health_check
+
+    def _get_http_response(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
+        if request.method == "GET":
+            if request.path in ("/", ""):
+                return WsgiHttpResponse(status=200, headers=HTML, body=landing_page())
+            if request.path == "/healthz":
+                healthy = self.health_check() if self.health_check is not None else True
+                return WsgiHttpResponse(status=200 if healthy else 503, headers=TEXT, body="ok" if healthy else "unhealthy")
+            if request.path == CONNECT_PATH and isinstance(self.app.oauth_flow, DelegateOAuthFlow):
+                bolt = BoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
+                response = self.app.oauth_flow.handle_connect(bolt)
+                return WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)
+        response = super()._get_http_response(request)
+        if response.status == 404:
+            return WsgiHttpResponse(status=404, headers=HTML, body=page("Not found", "<p>There is nothing here.</p>"))
+        return response
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return super().__call__(environ, start_response)
+        except Exception:  # noqa: BLE001 - the person gets a page, the operator gets the traceback in the log
+            logger.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            body = page("Something went wrong", "<p>Delegate hit an unexpected error. Nothing was changed; try again.</p>")
+            start_response("500 Internal Server Error", [("content-type", "text/html; charset=utf-8")])
+            return [body.encode()]

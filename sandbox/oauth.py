@@ -195,7 +195,8 @@ def exchange(state: SandboxState, params: dict[str, str], authorization: str | N
             check_client(state, *client_credentials(authorization, params))
             if not state.config.token_rotation:
                 raise SlackError("token_rotation_not_enabled")
-            old = state.authenticate(params.get("token"))
+            bearer = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+            old = state.authenticate(params.get("token") or bearer)
             if old.rotating:
                 raise SlackError("invalid_token")
             if old.exchanged:

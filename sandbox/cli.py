@@ -1,0 +1,111 @@
+"""`python app.py sandbox ...`: run the sandbox alone, so any Slack app can be tried and tested against it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+
+from sandbox.config import SandboxConfig
+
+
+@click.group("sandbox")
+def sandbox_command() -> None:
+    """An offline stand-in for slack.com: OAuth, the Web API, event delivery, Socket Mode and a console."""
+
+
+@sandbox_command.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=4000, show_default=True, help="Port to listen on.")
+@click.option("--public-url", default=None, help="URL the app reaches the sandbox at (default: http://HOST:PORT/).")
+@click.option(
+    "--request-url",
+    default="http://127.0.0.1:3000/slack/events",
+    show_default=True,
+    help="The app's request URL for commands, interactivity and events ('' for none).",
+)
+@click.option("--redirect-url", "redirect_urls", multiple=True, help="Allowed OAuth redirect URL (repeatable).")
+@click.option("--client-id", envvar="SLACK_CLIENT_ID", default=None, help="The app's client id [SLACK_CLIENT_ID].")
+@click.option(
+    "--client-secret", envvar="SLACK_CLIENT_SECRET", default=None, help="The app's client secret [SLACK_CLIENT_SECRET]."
+)
+@click.option(
+    "--signing-secret",
+    envvar="SLACK_SIGNING_SECRET",
+    default=None,
+    help="The secret requests to the app are signed with [SLACK_SIGNING_SECRET].",
+)
+@click.option(
+    "--app-token", envvar="SLACK_APP_TOKEN", default=None, help="The xapp- token for Socket Mode [SLACK_APP_TOKEN]."
+)
+@click.option("--app-name", default="Delegate", show_default=True, help="Name shown on the consent page.")
+@click.option("--command", "commands", multiple=True, help="Slash command offered in the console (repeatable).")
+@click.option("--rotation/--no-rotation", default=True, show_default=True, help="Token rotation on or off.")
+@click.option("--expires-in", type=int, default=43200, show_default=True, help="Lifetime of rotating tokens, seconds.")
+@click.option(
+    "--refresh-grace", type=float, default=0.0, show_default=True, help="Seconds a used refresh token keeps working."
+)
+@click.option("--invalid-grant", is_flag=True, help="Answer invalid_grant instead of invalid_refresh_token.")
+@click.option("--print-config", is_flag=True, help="Print the effective settings (secrets hidden) and exit.")
+def serve(
+    host: str,
+    port: int,
+    public_url: str | None,
+    request_url: str,
+    redirect_urls: tuple[str, ...],
+    client_id: str | None,
+    client_secret: str | None,
+    signing_secret: str | None,
+    app_token: str | None,
+    app_name: str,
+    commands: tuple[str, ...],
+    rotation: bool,
+    expires_in: int,
+    refresh_grace: float,
+    invalid_grant: bool,
+    print_config: bool,
+) -> None:
+    """Serve slack.com's paths (/api/<method>, /oauth/v2/authorize) and the console at http://HOST:PORT/."""
+    from aiohttp import web
+
+    from sandbox.server import create_app
+
+    config = SandboxConfig(
+        app_name=app_name,
+        request_url=request_url or None,
+        token_rotation=rotation,
+        expires_in=expires_in,
+        refresh_grace_seconds=refresh_grace,
+    )
+    if invalid_grant:
+        config.refresh_error_name = "invalid_grant"
+    for name, value in (
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+        ("signing_secret", signing_secret),
+        ("app_token", app_token),
+    ):
+        if value:
+            setattr(config, name, value)
+    if redirect_urls:
+        config.redirect_urls = list(redirect_urls)
+    if commands:
+        config.commands = list(commands)
+    base_url = public_url or f"http://{host}:{port}/"
+    if print_config:
+        shown = {
+            "url": base_url,
+            "app_name": config.app_name,
+            "app_id": config.app_id,
+            "client_id": config.client_id,
+            "redirect_urls": config.redirect_urls,
+            "request_url": config.request_url,
+            "token_rotation": config.token_rotation,
+            "expires_in": config.expires_in,
+        }
+        click.echo(json.dumps(shown, indent=2))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    click.echo(f"Slack sandbox at {base_url} (console), Web API at {base_url}api/, client id {config.client_id}")
+    web.run_app(create_app(config, base_url=base_url), host=host, port=port, print=None)

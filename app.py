@@ -65,9 +65,8 @@ def public_base_url(settings: Settings) -> str:
 
 def create_app(settings: Settings, stores: Stores) -> App:
     """The Bolt app: our authorize (no Slack call per request), OAuth on our stores, and every listener."""
-    from listeners.manifest import bot_scopes, user_scopes
-
     from listeners import register_listeners
+    from listeners.manifest import bot_scopes, user_scopes
 
     base_url = public_base_url(settings)
     assert settings.client_id and settings.client_secret and settings.signing_secret
@@ -137,7 +136,9 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True)
             logger.exception("health check failed")
             return False
 
-    return DelegateWSGI(app, health_check=healthy)
+    wsgi = DelegateWSGI(app, health_check=healthy)
+    wsgi.stores = stores
+    return wsgi
 
 
 def configure_logging(level: str) -> None:
@@ -292,7 +293,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
     redirect = f"{base}/slack/oauth_redirect"
     sandbox = SandboxServer(SandboxConfig(redirect_urls=[redirect], request_url=f"{base}/slack/events"), port=sandbox_port)
     sandbox.start()
-    config = sandbox.runtime.config
+    config = sandbox.config
     database_url = settings.database_url
     if not os.environ.get("DATABASE_URL"):
         # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -41,6 +41,7 @@ class DelegateWSGI(SlackRequestHandler):
     def __init__(self, app: App, *, health_check: Callable[[], bool] | None = None, path: str = "/slack/events"):
         super().__init__(app, path=path)
         self.health_check = health_check
+        self.stores: Any = None  # set by the composition root, for operations and tests
 
     def _get_http_response(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
         if request.method == "GET":

@@ -1,0 +1,148 @@
+"""Delegate and the sandbox running together on free local ports, driven the way Slack and a browser drive them."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from app import create_wsgi_app, serve_threaded
+from sandbox.config import SandboxConfig
+from sandbox.server import SandboxServer
+from sandbox.testing import running_sandbox
+from settings import Settings
+from stores import generate_key
+from stores.migrations import upgrade
+from stores.wiring import Stores
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Page:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("location", "")
+
+
+def fetch(url: str, *, cookie: str | None = None, method: str = "GET", body: str | None = None) -> Page:
+    """One HTTP request, no redirects followed, as a browser would send it."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    headers = {"Cookie": cookie} if cookie else {}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers)
+        response = connection.getresponse()
+        return Page(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode())
+    finally:
+        connection.close()
+
+
+@dataclass
+class Delegate:
+    """A running Delegate wired to a running sandbox."""
+
+    base_url: str
+    sandbox: SandboxServer
+    settings: Settings
+    stores: Stores
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def start_oauth(self, path: str) -> tuple[Page, dict[str, str], str]:
+        """Open an install or connect link; returns the redirect, the authorize parameters and the state cookie."""
+        start = fetch(self.base_url + path)
+        assert start.status == 302, start.body
+        cookie = start.headers["set-cookie"].split(";", 1)[0]
+        query = {k: v[0] for k, v in parse_qs(urlsplit(start.location).query, keep_blank_values=True).items()}
+        return start, query, cookie
+
+    def authorize(self, user_id: str, path: str = "/slack/install") -> Page:
+        """The whole browser flow: open the link, see Slack's consent page, press Allow, land on the callback."""
+        start, query, cookie = self.start_oauth(path)
+        consent = fetch(start.location)
+        assert consent.status == 200, consent.body
+        redirect = self.sandbox.approve(
+            user_id,
+            scope=query.get("scope", ""),
+            user_scope=query.get("user_scope", ""),
+            redirect_uri=query.get("redirect_uri"),
+            state=query["state"],
+        )
+        return fetch(redirect, cookie=cookie)
+
+    def install(self, user_id: str) -> Page:
+        return self.authorize(user_id, "/slack/install")
+
+    def connect(self, user_id: str, scopes: str | None = None) -> Page:
+        return self.authorize(user_id, "/slack/connect" + (f"?scopes={scopes}" if scopes else ""))
+
+    def user_row(self, user_id: str) -> Any:
+        from sqlalchemy import select
+
+        table = self.stores.installation_store.installations
+        with self.stores.engine.connect() as conn:
+            return conn.execute(select(table).where(table.c.user_id == user_id)).first()
+
+
+def wait_for(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll until check() returns something truthy (lazy listeners finish after the ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {getattr(check, '__name__', 'a condition')}")
+        time.sleep(interval)
+
+
+@contextmanager
+def running_delegate(data_dir: Path, *, database_url: str | None = None, **sandbox_options: Any) -> Iterator[Delegate]:
+    """Start a sandbox and Delegate (threaded HTTP server, our real WSGI app) pointed at each other."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = SandboxConfig(
+        redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events", **sandbox_options
+    )
+    with running_sandbox(config) as sandbox:
+        env = {
+            "SLACK_CLIENT_ID": config.client_id,
+            "SLACK_CLIENT_SECRET": config.client_secret,
+            "SLACK_SIGNING_SECRET": config.signing_secret,
+            "SLACK_API_URL": sandbox.api_url,
+            "SLACK_AUTHORIZE_URL": sandbox.authorize_url,
+            "SLACK_REDIRECT_URI": f"{base}/slack/oauth_redirect",
+            "TOKEN_ENCRYPTION_KEYS": generate_key(),
+            "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'e2e.sqlite3'}",
+            "PORT": str(port),
+            "DELEGATE_DATA_DIR": str(data_dir),
+        }
+        settings = Settings.from_env(env)
+        upgrade(settings.database_url)
+        wsgi = create_wsgi_app(settings, refresher=False)
+        server, thread = serve_threaded(wsgi, "127.0.0.1", port)
+        try:
+            yield Delegate(base_url=base, sandbox=sandbox, settings=settings, stores=wsgi.stores)
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+            wsgi.stores.close()

@@ -269,6 +269,8 @@ class SandboxState:
         """A profile object shaped like users.profile.get's `profile`."""
         with self.lock:
             state = self.user(user_id)
+            if state.status_expiration and self.now() >= state.status_expiration:
+                state.status_text, state.status_emoji, state.status_expiration = "", "", 0
             return {
                 "real_name": state.user.real_name,
                 "display_name": state.display_name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,16 @@ def bot_token(installed: dict[str, Any]) -> str:
     return str(installed["access_token"])
 
 
+def wait_until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll `condition` until it returns something truthy (listeners run after the ack), and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.01)
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
@@ -73,7 +84,6 @@ def bolt_app(sandbox: SandboxServer, bot_token: str) -> Iterator[Callable[[Calla
     def start(setup: Callable[[BoltHarness], None]) -> BoltHarness:
         app = App(
             signing_secret=sandbox.config.signing_secret,
-            token=bot_token,
             client=WebClient(base_url=sandbox.api_url, token=bot_token),
         )
         handler = SlackRequestHandler(app)

@@ -170,9 +170,7 @@ def _worker_config(database_url: str, store: SQLAlchemyInstallationStore, api_ur
 
 def _run_workers(configs: list[str]) -> list[dict]:  # type: ignore[type-arg]
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.support.storm_worker", c], cwd=ROOT, stdout=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-m", "benchmarks.storm_worker", c], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         for c in configs
     ]
     outputs = []
@@ -218,7 +216,7 @@ def test_lease_of_a_killed_holder_expires_and_the_next_caller_takes_over(  # typ
     store, keys = shared_keys
     api_url, state = token_server
     connect(store, state, stored_expires_in=-10)
-    [killed] = _run_workers([_worker_config(database_url, store, api_url, keys, die_holding_lease=True, lease_seconds=2)])
+    [killed] = _run_workers([_worker_config(database_url, store, api_url, keys, mode="die_holding_lease", lease_seconds=2)])
     assert killed == {"holding": True}
     assert user_row(engine, store).lease_owner is not None  # the dead process's lease is still there
     [survivor] = _run_workers([_worker_config(database_url, store, api_url, keys, lease_seconds=2, start_at=0)])

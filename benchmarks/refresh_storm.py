@@ -1,0 +1,142 @@
+"""Refresh storm: P processes x T threads ask for one person's expired token at the same instant.
+
+Stock (slack_sdk's SQLAlchemy store + its token rotator, as Bolt's authorize runs them) against Delegate's token
+manager, in the same run, against the sandbox with a 50 ms answer time and zero refresh-token grace (like Slack).
+
+    .venv/bin/python -m benchmarks.refresh_storm [--processes 8] [--threads 4] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from slack_sdk.oauth.installation_store import Installation
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as StockStore
+from sqlalchemy import MetaData
+
+from sandbox.testing import running_sandbox
+from stores import SQLAlchemyInstallationStore, create_database_engine, generate_key
+
+ROOT = Path(__file__).resolve().parents[1]
+USER = "U0ALICE001"
+TEAM = "T0SANDBOX1"
+
+
+def seed(store, sandbox) -> None:  # type: ignore[no-untyped-def]
+    """Install for one person, then make their token expired both at Slack and in the store."""
+    answer = sandbox.install(USER, scope="commands", user_scope="chat:write")
+    person = answer["authed_user"]
+    store.save(
+        Installation(
+            app_id=answer["app_id"],
+            team_id=TEAM,
+            bot_token=answer["access_token"],
+            bot_user_id=answer["bot_user_id"],
+            user_id=USER,
+            user_token=person["access_token"],
+            user_refresh_token=person["refresh_token"],
+            user_token_expires_at=int(time.time()) - 5,
+            user_scopes=person["scope"],
+        )
+    )
+    sandbox.expire_tokens(USER, "user")
+
+
+def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, threads: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    before = sandbox.counters()
+    config = {
+        "mode": mode,
+        "database_url": database_url,
+        "client_id": sandbox.config.client_id,
+        "client_secret": sandbox.config.client_secret,
+        "keys": keys,
+        "api_url": sandbox.api_url,
+        "team_id": TEAM,
+        "user_id": USER,
+        "threads": threads,
+        "start_at": time.time() + 3,
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(config)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    results = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=120)
+        results.extend(json.loads(out.strip().splitlines()[-1])["results"])
+    after = sandbox.counters()
+    tokens = {r["token"] for r in results if "token" in r}
+    working = {t for t in tokens if _works(sandbox, t)}
+    waits = sorted(float(r["seconds"]) for r in results)
+    return {
+        "callers": len(results),
+        "refresh_calls": after["grants"].get("refresh_token", 0)
+        + after["grant_failures"].get("refresh_token", 0)
+        - before["grants"].get("refresh_token", 0)
+        - before["grant_failures"].get("refresh_token", 0),
+        "rejected": after["grant_failures"].get("refresh_token", 0) - before["grant_failures"].get("refresh_token", 0),
+        "callers_with_error": sum(1 for r in results if "error" in r),
+        "distinct_tokens": len(tokens),
+        "callers_with_working_token": sum(1 for r in results if r.get("token") in working),
+        "p50_wait_ms": 1000 * waits[len(waits) // 2],
+        "max_wait_ms": 1000 * waits[-1],
+    }
+
+
+def _works(sandbox, token: str) -> bool:  # type: ignore[no-untyped-def]
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        return bool(WebClient(token=token, base_url=sandbox.api_url).auth_test()["ok"])
+    except SlackApiError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder, running_sandbox() as sandbox:
+        sandbox.add_fault("oauth.v2.access", latency_ms=50, times=100000)
+        database_url = args.database_url or f"sqlite:///{Path(folder) / 'storm.sqlite3'}"
+        engine = create_database_engine(database_url)
+        keys = generate_key()
+        ours = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=keys)
+        stock = StockStore(client_id=sandbox.config.client_id, engine=engine)
+        for store in (ours, stock):
+            store.metadata.drop_all(engine)
+            store.create_tables()
+        print(f"refresh storm: {args.processes} processes x {args.threads} threads, {engine.dialect.name}, Slack at 50 ms")
+        rows = {}
+        for name, store, mode in (("stock Bolt", stock, "stock"), ("Delegate", ours, "delegate")):
+            seed(store, sandbox)
+            rows[name] = storm(mode, database_url, sandbox, keys, args.processes, args.threads)
+        for store in (ours, stock):
+            store.metadata.drop_all(engine)
+        MetaData().drop_all(engine)
+        engine.dispose()
+
+    names = list(rows)
+    print(f"{'':28}" + "".join(f"{n:>14}" for n in names))
+    for metric in rows[names[0]]:
+        cells = [rows[n][metric] for n in names]
+        print(f"{metric:28}" + "".join(f"{c:>14.1f}" if isinstance(c, float) else f"{c:>14}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()

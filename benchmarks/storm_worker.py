@@ -1,0 +1,95 @@
+"""One OS process of a refresh storm: N threads ask for the same person's token at the same instant.
+
+Usage: python -m benchmarks.storm_worker CONFIG_JSON; prints one JSON line with what each thread got.
+Modes: "delegate" (our token manager), "stock" (slack_sdk's SQLAlchemy store and token rotator, exactly what
+Bolt's authorize does on every request), and "die_holding_lease" (take the refresh lease, then SIGKILL itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as StockStore
+from slack_sdk.oauth.token_rotation import TokenRotator
+
+from stores import SQLAlchemyInstallationStore, create_database_engine
+from stores.rotation import TokenKey, TokenManager
+
+
+def delegate_asker(config: dict, engine) -> Callable[[], str]:  # type: ignore[no-untyped-def, type-arg]
+    store = SQLAlchemyInstallationStore(config["client_id"], engine, encryption_keys=config["keys"])
+    manager = TokenManager(
+        store,
+        client_secret=config["client_secret"],
+        api_url=config["api_url"],
+        lease=timedelta(seconds=config.get("lease_seconds", 60)),
+        wait_timeout=timedelta(seconds=config.get("wait_seconds", 30)),
+        background_refresh=False,
+    )
+    key = TokenKey.of(None, config["team_id"], config["user_id"])
+    if config.get("mode") == "die_holding_lease":
+        snapshot = manager.read(key)
+        assert snapshot is not None and manager._acquire_lease(key, snapshot)
+        print(json.dumps({"holding": True}), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return lambda: manager.fresh_token(key).token
+
+
+def stock_asker(config: dict, engine) -> Callable[[], str]:  # type: ignore[no-untyped-def, type-arg]
+    store = StockStore(client_id=config["client_id"], engine=engine)
+    rotator = TokenRotator(
+        client_id=config["client_id"], client_secret=config["client_secret"], client=WebClient(base_url=config["api_url"])
+    )
+
+    def ask() -> str:
+        # What Bolt's InstallationStoreAuthorize does for each incoming request.
+        installation = store.find_installation(enterprise_id=None, team_id=config["team_id"], user_id=config["user_id"])
+        assert installation is not None
+        refreshed = rotator.perform_token_rotation(installation=installation, minutes_before_expiration=120)
+        if refreshed is None:
+            return str(installation.user_token)
+        store.save(refreshed)
+        return str(refreshed.user_token)
+
+    return ask
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    engine = create_database_engine(config["database_url"])
+    ask = stock_asker(config, engine) if config.get("mode") == "stock" else delegate_asker(config, engine)
+    results: list[dict[str, str]] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        delay = config["start_at"] - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        started = time.perf_counter()
+        try:
+            outcome = {"token": ask()}
+        except Exception as error:  # noqa: BLE001 - reported to the caller
+            outcome = {"error": type(error).__name__}
+        outcome["seconds"] = f"{time.perf_counter() - started:.4f}"
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(config["threads"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    print(json.dumps({"results": results}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -540,13 +540,17 @@ class TokenManager:
         if code == "missing_scope":
             needed = _scope_list((response or {}).get("needed"))
             provided = _scope_list((response or {}).get("provided"))
-            if key.slot is USER:
-                with self.store.engine.begin() as conn:
+            with self.store.engine.begin() as conn:
+                if key.slot is USER:
                     conn.execute(
                         update(self.store.installations)
                         .where(self._where(key))
                         .values(needed_scopes=",".join(needed), provided_scopes=",".join(provided))
                     )
+                self.store.record_event(
+                    conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
+                    token_kind=key.slot.kind, event="missing_scope", detail=",".join(needed),
+                )  # fmt: skip
             raise MissingScope(
                 f"the token of {who} lacks the scope(s) {', '.join(needed) or '(unknown)'}",
                 needed=needed,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store import Installation
+from slack_sdk.oauth.installation_store import Bot, Installation
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
@@ -358,6 +358,7 @@ def test_user_client_missing_scope_keeps_needed_and_provided(store, manager, tok
     assert caught.value.needed == ["search:read"] and caught.value.provided == ["chat:write"]
     row = user_row(engine, store)
     assert (row.needed_scopes, row.provided_scopes) == ("search:read", "chat:write")
+    assert ("missing_scope", "search:read") in events(engine, store)
 
 
 def test_user_client_never_falls_back_to_another_token(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
@@ -396,3 +397,27 @@ def test_attached_store_hands_bolt_only_fresh_tokens(store, manager, token_serve
     assert found.user_refresh_token is None  # Bolt's own rotator has nothing to do
     assert found.user_token in state.access_tokens and found.user_token_expires_at > time.time() + 43000
     assert state.refresh_calls == 1
+
+
+def test_rotating_bot_token_is_refreshed_once_too(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    access, refresh = state.issue("UBOT", expires_in=-1)
+    store.save_bot(
+        Bot(
+            app_id="A1", team_id="T1", bot_token=access, bot_refresh_token=refresh, bot_token_expires_in=-1,
+            bot_id="B1", bot_user_id="UBOT", bot_scopes="commands", installed_at=time.time(),
+        )
+    )  # fmt: skip
+    tokens = []
+    threads = [
+        threading.Thread(target=lambda: tokens.append(manager.fresh_bot_token(enterprise_id=None, team_id="T1").token))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
+    assert len(set(tokens)) == 1 and tokens[0] != access
+    bot = store.find_bot(enterprise_id=None, team_id="T1")
+    assert bot.bot_token == tokens[0] and bot.bot_refresh_token not in (None, refresh)

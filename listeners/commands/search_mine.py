@@ -1,0 +1,80 @@
+"""/search-mine query: search the person's own messages; only they see the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+
+from ..acting import ack_for_person, attempt, ready_client
+from ..replies import Reply, context_line, escape, section, text_reply
+
+NEEDED = ("search:read",)
+DOING = "search your messages"
+USAGE = (
+    "Usage: `/search-mine words to find` searches the messages you sent; add `in:#channel` to narrow it down. "
+    "Only you see the results."
+)
+RESULTS = 10
+
+
+def search_mine_ack(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+    query = (command.get("text") or "").strip()
+    if not query or query.lower() == "help":
+        ack(response_type="ephemeral", **text_reply(USAGE))
+        return
+    ack_for_person(ack, context, needed=NEEDED, doing=DOING)
+
+
+def my_query(query: str, user_id: str) -> str:
+    """The query limited to the person's own messages, unless it already says whose."""
+    if any(term.lower().startswith("from:") for term in query.split()):
+        return query
+    return f"{query} from:<@{user_id}>"
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _where(channel: dict[str, Any]) -> str:
+    if channel.get("is_im") or channel.get("is_mpim"):
+        return "a direct message"
+    return f"<#{channel['id']}>" if channel.get("id") else "a conversation"
+
+
+def results_reply(query: str, answer: Any) -> Reply:
+    """The matches (a search.messages answer) as blocks, newest first as Slack returned them."""
+    messages = answer.get("messages") or {}
+    matches = messages.get("matches") or []
+    total = int(messages.get("total") or len(matches))
+    if not matches:
+        return text_reply(f"No message of yours matches `{escape(query)}`.")
+    shown = min(len(matches), RESULTS)
+    heading = f"*{total} message{'s' if total != 1 else ''} of yours match `{escape(query)}`*"
+    if total > shown:
+        heading += f" (the {shown} most recent)"
+    blocks: list[dict[str, Any]] = [section(heading)]
+    for match in matches[:RESULTS]:
+        ts = str(match.get("ts") or "0")
+        when = f"<!date^{int(float(ts))}^{{date_short_pretty}} {{time}}|{ts}>"
+        link = f" · <{match['permalink']}|open>" if match.get("permalink") else ""
+        blocks.append(section(_excerpt(str(match.get("text") or "")) or "_(no text)_"))
+        blocks.append(context_line(f"{_where(match.get('channel') or {})} · {when}{link}"))
+    return {"text": f"{total} messages match {query}", "blocks": blocks}
+
+
+def search_mine_callback(command: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+    client = ready_client(context, NEEDED)
+    query = (command.get("text") or "").strip()
+    if client is None or not query or query.lower() == "help":
+        return
+
+    def search() -> Reply:
+        answer = client.search_messages(query=my_query(query, client.user_id), count=RESULTS, sort="timestamp")
+        return results_reply(query, answer)
+
+    reply = attempt(search, context, doing=DOING)
+    if reply is not None:
+        respond(response_type="ephemeral", replace_original=False, **reply)

@@ -1,0 +1,125 @@
+"""What listeners read from Bolt's context: the Delegate object, the acting person, their client and scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_bolt import BoltContext
+
+from stores.errors import MissingScope, NotConnected, TokenError
+from stores.rotation import ConnectionInfo
+from stores.user_client import UserClient
+
+__all__ = [
+    "ConnectionManager",
+    "Delegate",
+    "Person",
+    "acting_problem",
+    "delegate_of",
+    "granted_scopes",
+    "person_of",
+    "user_client_of",
+]
+
+
+class ConnectionManager(Protocol):
+    """The part of stores.rotation.TokenManager the listeners use."""
+
+    def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
+        """The person's connection as stored, or None when they never connected (or disconnected)."""
+        ...
+
+    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> bool:
+        """Revoke the person's token at Slack and delete it; True when Slack confirmed."""
+        ...
+
+    def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
+        """Mark the person's tokens revoked and drop them."""
+        ...
+
+
+class Delegate(Protocol):
+    """What app.py puts in context["delegate"]."""
+
+    @property
+    def manager(self) -> ConnectionManager:
+        """The token manager (stores.rotation.TokenManager)."""
+        ...
+
+    @property
+    def user_scopes(self) -> tuple[str, ...]:
+        """The user scopes Delegate asks for (from the manifest)."""
+        ...
+
+    def connect_url(self, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:
+        """An https URL that connects the person (user scopes only), or reconnects asking for the given scopes."""
+        ...
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whose tokens a request is about, keyed the way the token store keys them."""
+
+    enterprise_id: str | None
+    team_id: str | None
+    user_id: str
+    workspace_id: str | None  # the workspace the request came from, for the connect URL
+
+    def key(self) -> dict[str, str | None]:
+        """Keyword arguments for the token manager's per-person methods."""
+        return {"enterprise_id": self.enterprise_id, "team_id": self.team_id, "user_id": self.user_id}
+
+
+def delegate_of(context: BoltContext) -> Delegate:
+    """context["delegate"], or a clear error when app.py did not provide it."""
+    delegate = context.get("delegate")
+    if delegate is None:
+        raise RuntimeError('context["delegate"] is missing: app.py must set it for every request')
+    return delegate  # type: ignore[no-any-return]
+
+
+def person_of(context: BoltContext, user_id: str | None = None) -> Person:
+    """The acting person (or user_id, in the same installation), keyed like stores.authorize.DelegateAuthorize does."""
+    workspace_team = None if context.is_enterprise_install else context.team_id
+    if user_id is None and context.actor_user_id:
+        return Person(
+            enterprise_id=context.actor_enterprise_id,
+            team_id=context.actor_team_id or workspace_team,
+            user_id=context.actor_user_id,
+            workspace_id=context.actor_team_id or context.team_id,
+        )
+    who = user_id or context.user_id
+    if not who:
+        raise RuntimeError("this request has no acting person")
+    return Person(enterprise_id=context.enterprise_id, team_id=workspace_team, user_id=who, workspace_id=context.team_id)
+
+
+def user_client_of(context: BoltContext) -> UserClient | None:
+    """The acting person's own client, or None when Delegate cannot act as them."""
+    return context.get("user_client")  # type: ignore[no-any-return]
+
+
+def granted_scopes(context: BoltContext) -> tuple[str, ...] | None:
+    """The scopes of the person's token, or None when unknown."""
+    result: Any = context.authorize_result
+    scopes = result.user_scopes if result is not None else None
+    return tuple(scope for scope in scopes if scope) if scopes else None
+
+
+def acting_problem(context: BoltContext, needed: Sequence[str]) -> TokenError | None:
+    """Why Delegate cannot act as this person with these scopes right now, or None when it can."""
+    if user_client_of(context) is None:
+        error = context.get("user_token_error")
+        if isinstance(error, TokenError):
+            return error
+        return NotConnected("no token for this person", user_id=context.user_id)
+    granted = granted_scopes(context)
+    if granted is not None:
+        missing = [scope for scope in needed if scope not in granted]
+        if missing:
+            return MissingScope(
+                f"the token lacks {', '.join(missing)}", needed=missing, provided=list(granted), user_id=context.user_id
+            )
+    return None

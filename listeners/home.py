@@ -1,0 +1,34 @@
+"""The App Home tab: the person's connection, its controls, and what Delegate can do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from .connection import connection_blocks
+from .context import Delegate, Person
+from .help import SHORTCUTS_TEXT, command_lines
+from .replies import context_line, section
+
+__all__ = ["home_view", "publish_home"]
+
+
+def home_view(delegate: Delegate, person: Person) -> dict[str, Any]:
+    """The Home tab for this person, from what the token manager knows of their connection."""
+    info = delegate.manager.connection_info(**person.key())
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Delegate"}},
+        section("Delegate acts as you in Slack, with your own token, only when you ask it to."),
+        *connection_blocks(info, delegate, person),
+        {"type": "divider"},
+        section(f"*Commands*\n{command_lines()}"),
+        section(f"*Shortcuts*\n{SHORTCUTS_TEXT}"),
+        context_line("Everything Delegate says to you is visible to you only, except what it posts as you."),
+    ]
+    return {"type": "home", "blocks": blocks}
+
+
+def publish_home(client: WebClient, delegate: Delegate, person: Person) -> None:
+    """Publish the Home tab to the person with the bot client (the tab is Delegate's own view, not an action as them)."""
+    client.views_publish(user_id=person.user_id, view=home_view(delegate, person))

@@ -346,8 +346,8 @@ class SQLAlchemyInstallationStore(InstallationStore):
             bot_token=self.unseal(row, "bot_token_enc", NONE),  # type: ignore[arg-type]
             bot_refresh_token=self.unseal(row, "bot_refresh_token_enc", NONE),
             bot_token_expires_at=to_timestamp(row.bot_token_expires_at),
-            bot_id=row.bot_id,  # type: ignore[arg-type]
-            bot_user_id=row.bot_user_id,  # type: ignore[arg-type]
+            bot_id=row.bot_id,
+            bot_user_id=row.bot_user_id,
             bot_scopes=row.bot_scopes or "",
             is_enterprise_install=row.is_enterprise_install,
             installed_at=row.bot_installed_at or row.created_at,

@@ -39,7 +39,7 @@ class UserClient(WebClient):
     def __repr__(self) -> str:
         return f"UserClient(user_id={self.user_id!r}, team_id={self.key.team_id!r})"
 
-    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         """Make the call with the person's fresh token; refresh and retry once if Slack says it expired."""
         for key in ("data", "params", "json"):
             if isinstance(kwargs.get(key), dict):
@@ -51,14 +51,14 @@ class UserClient(WebClient):
         except SlackApiError as error:
             code = error.response.get("error")
             if code != "token_expired":
-                self.manager.record_api_error(self.key, code or "", error.response.data)  # type: ignore[arg-type]
+                self.manager.record_api_error(self.key, code or "", error.response.data)
                 raise
         renewed = self.manager.refresh_after_expired(self.key, fresh.token)
         try:
             return self._call_with(renewed.token, api_method, kwargs)
         except SlackApiError as error:
             code = error.response.get("error")
-            self.manager.record_api_error(self.key, code or "", error.response.data)  # type: ignore[arg-type]
+            self.manager.record_api_error(self.key, code or "", error.response.data)
             raise
 
     def _call_with(self, token: str, api_method: str, kwargs: dict[str, Any]) -> SlackResponse:

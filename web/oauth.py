@@ -155,7 +155,8 @@ class ErrorRecordingClient(WebClient):
         try:
             return super().api_call(api_method, **kwargs)
         except SlackApiError as error:
-            _last_error.code = str(error.response.get("error") or "unknown_error")
+            status = error.response.status_code
+            _last_error.code = "slack_unreachable" if status >= 500 else str(error.response.get("error") or "unknown_error")
             raise
 
 

@@ -150,6 +150,20 @@ def approve(
     return {"ok": True, "code": code, "redirect_url": f"{target}{separator}{urlencode({'code': code, 'state': state})}"}
 
 
+def say(runtime: Runtime, user_id: str, channel_id: str, text: str) -> dict[str, Any]:
+    """Post a message as a person typing in Slack (for the console and message shortcuts); no API token needed."""
+    state = runtime.state
+    with state.lock:
+        person = state.user(user_id)
+        if person.deleted:
+            raise SlackError("account_inactive")
+        channel = state.channel(person.user.team_id, channel_id)
+        message = state.record_message(
+            team_id=person.user.team_id, channel_id=channel.id, user_id=user_id, text=text, via="console", as_kind="user"
+        )
+        return {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
+
+
 async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """Run one delivery to the app by name (slash_command, global_shortcut, message_shortcut, ...)."""
     delivery = runtime.delivery
@@ -218,7 +232,8 @@ async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse
 
 
 async def get_state(request: web.Request) -> web.Response:
-    return _json({"ok": True, **request.app[RUNTIME].state.snapshot()})
+    runtime = request.app[RUNTIME]
+    return _json({"ok": True, **runtime.state.snapshot(), "socket_mode": runtime.hub.connected})
 
 
 async def get_messages(request: web.Request) -> web.Response:
@@ -296,6 +311,11 @@ async def post_install(request: web.Request) -> web.Response:
     return _json(install(request.app[RUNTIME], body.get("user_id", ""), body.get("scope", ""), body.get("user_scope", "")))
 
 
+async def post_say(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return _json(say(request.app[RUNTIME], body.get("user_id", ""), body.get("channel_id", ""), str(body.get("text", ""))))
+
+
 async def post_deliver(request: web.Request) -> web.Response:
     return _json(await deliver(request.app[RUNTIME], request.match_info["kind"], await _body(request)))
 
@@ -339,5 +359,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{prefix}/config", post_config)
     app.router.add_post(f"{prefix}/install", post_install)
     app.router.add_post(f"{prefix}/deliver/{{kind}}", post_deliver)
+    app.router.add_post(f"{prefix}/say", post_say)
     app.router.add_post(f"{prefix}/socket_mode/disconnect", post_socket_disconnect)
     app.router.add_post("/sandbox/response/{key}", post_response_url)

@@ -75,6 +75,7 @@ class SandboxConfig:
     verification_token: str = field(default="sandbox-verification-token", repr=False)
     redirect_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:3000/slack/oauth_redirect"])
     request_url: str | None = "http://127.0.0.1:3000/slack/events"
+    install_url: str | None = None
     token_rotation: bool = True
     expires_in: int = 43200
     refresh_grace_seconds: float = 0.0

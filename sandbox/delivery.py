@@ -335,7 +335,7 @@ class Delivery:
         with self.state.lock:
             view.closed = True
         if not view.view.get("notify_on_close"):
-            return {"kind": "view_closed", "transport": "none", "error": None, "status": None, "body": None}
+            return {"kind": "view_closed", "transport": "none", "error": None, "status": None, "body": None, "elapsed_ms": 0}
         payload = {
             "type": "view_closed",
             "team": team,

@@ -271,6 +271,10 @@ class SandboxServer:
         """Press Allow on the consent page as a user; returns the redirect URL carrying code and state."""
         return str(self._admin(admin.approve, user_id, scope, user_scope, redirect_uri, state)["redirect_url"])
 
+    def say(self, user_id: str, channel_id: str, text: str) -> dict[str, Any]:
+        """Post a message as a person typing in Slack; returns it (with `ts`, for message shortcuts)."""
+        return dict(self._admin(admin.say, user_id, channel_id, text)["message"])
+
     def counters(self) -> dict[str, Any]:
         """Web API calls per method and OAuth grants per grant type (refresh_token, authorization_code, exchange)."""
         return self.state.counters()

@@ -572,6 +572,7 @@ class SandboxState:
                     "refresh_error_name": self.config.refresh_error_name,
                     "trigger_ttl_seconds": self.config.trigger_ttl_seconds,
                     "request_url": self.config.request_url,
+                    "install_url": self.install_url(),
                     "commands": self.config.commands,
                     "global_shortcuts": self.config.global_shortcuts,
                     "message_shortcuts": self.config.message_shortcuts,
@@ -595,6 +596,13 @@ class SandboxState:
                 "faults": [fault.to_dict() for fault in self.faults],
                 "counters": self.counters(),
             }
+
+    def install_url(self) -> str | None:
+        """Where the app starts its OAuth flow (Bolt's /slack/install next to /slack/events), if known."""
+        url = self.config.install_url
+        if url is None and self.config.request_url and self.config.request_url.endswith("/slack/events"):
+            url = self.config.request_url[: -len("events")] + "install"
+        return url
 
     def counters(self) -> dict[str, Any]:
         """Calls per Web API method and oauth.v2.access / exchange grants, for tests that count refreshes."""

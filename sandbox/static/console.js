@@ -1,0 +1,408 @@
+// The sandbox console: act as a sandbox user, run commands and shortcuts, fill modals, watch channels and tokens.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const ADMIN = "/sandbox/admin";
+let snapshot = null;
+let shownModalKey = "";
+let shownMessagesKey = "";
+let shownHomeKey = "";
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+async function post(path, body) {
+  const response = await fetch(ADMIN + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body || {}),
+  });
+  return response.json();
+}
+
+function currentUser() { return $("user-select").value; }
+function currentChannel() { return $("channel-select").value; }
+function userName(id) {
+  if (snapshot && id === snapshot.app.bot_user_id) return snapshot.app.name + " (app)";
+  const user = snapshot && snapshot.users.find((u) => u.id === id);
+  return user ? user.real_name || user.name : id;
+}
+function textOf(value) {
+  if (!value) return "";
+  return typeof value === "string" ? value : value.text || "";
+}
+
+function showResult(result) {
+  let summary;
+  if (!result.ok) summary = `Error: ${result.error}${result.detail ? " (" + result.detail + ")" : ""}`;
+  else if (result.error) summary = `${result.kind}: ${result.error}${result.status ? " (HTTP " + result.status + ")" : ""}`;
+  else summary = `${result.kind} delivered over ${result.transport}` +
+    (result.status ? ` (HTTP ${result.status}, ${result.elapsed_ms} ms)` : "") +
+    (result.outcome ? `: ${result.outcome}` : "");
+  $("last-result").textContent = summary;
+  refresh();
+}
+
+// ----- blocks -----
+
+function optionText(option) { return textOf(option.text); }
+
+function renderElement(element, blockId, inputs) {
+  const id = `${blockId}--${element.action_id}`;
+  const record = (read) => inputs.push({ blockId, actionId: element.action_id, type: element.type, read });
+  switch (element.type) {
+    case "plain_text_input": {
+      const field = element.multiline ? el("textarea", { id, rows: 3 }) : el("input", { id, type: "text" });
+      field.value = element.initial_value || "";
+      if (element.placeholder) field.placeholder = textOf(element.placeholder);
+      record(() => ({ type: "plain_text_input", value: field.value }));
+      return field;
+    }
+    case "number_input": {
+      const field = el("input", { id, type: "number" });
+      field.value = element.initial_value || "";
+      record(() => ({ type: "number_input", value: field.value }));
+      return field;
+    }
+    case "static_select": {
+      const field = el("select", { id }, el("option", { value: "" }, "Choose…"));
+      const options = element.options || (element.option_groups || []).flatMap((group) => group.options);
+      options.forEach((option, index) => field.append(el("option", { value: index }, optionText(option))));
+      if (element.initial_option) field.value = options.findIndex((o) => o.value === element.initial_option.value);
+      record(() => ({
+        type: "static_select",
+        selected_option: field.value === "" ? null : options[Number(field.value)],
+      }));
+      return field;
+    }
+    case "checkboxes":
+    case "radio_buttons": {
+      const wrap = el("div", { id });
+      const boxes = (element.options || []).map((option, index) => {
+        const box = el("input", { type: element.type === "checkboxes" ? "checkbox" : "radio", name: id, value: index });
+        wrap.append(el("label", { class: "muted" }, box, " ", optionText(option)));
+        return [box, option];
+      });
+      record(() => {
+        const chosen = boxes.filter(([box]) => box.checked).map(([, option]) => option);
+        return element.type === "checkboxes"
+          ? { type: "checkboxes", selected_options: chosen }
+          : { type: "radio_buttons", selected_option: chosen[0] || null };
+      });
+      return wrap;
+    }
+    case "users_select": {
+      const field = el("select", { id }, el("option", { value: "" }, "Choose a person…"));
+      snapshot.users.filter((u) => !u.is_bot).forEach((u) => field.append(el("option", { value: u.id }, u.real_name)));
+      record(() => ({ type: "users_select", selected_user: field.value || null }));
+      return field;
+    }
+    case "conversations_select":
+    case "channels_select": {
+      const field = el("select", { id }, el("option", { value: "" }, "Choose a channel…"));
+      snapshot.channels.forEach((c) => field.append(el("option", { value: c.id }, "#" + c.name)));
+      const key = element.type === "channels_select" ? "selected_channel" : "selected_conversation";
+      record(() => ({ type: element.type, [key]: field.value || null }));
+      return field;
+    }
+    case "datepicker": {
+      const field = el("input", { id, type: "date" });
+      field.value = element.initial_date || "";
+      record(() => ({ type: "datepicker", selected_date: field.value || null }));
+      return field;
+    }
+    case "timepicker": {
+      const field = el("input", { id, type: "time" });
+      field.value = element.initial_time || "";
+      record(() => ({ type: "timepicker", selected_time: field.value || null }));
+      return field;
+    }
+    default:
+      return el("p", { class: "muted" }, `(${element.type} is not rendered by the sandbox)`);
+  }
+}
+
+function renderBlocks(container, blocks, options) {
+  const inputs = [];
+  container.replaceChildren();
+  for (const block of blocks || []) {
+    const node = el("div", { class: `block block-${block.type}`, "data-block-id": block.block_id || "" });
+    if (block.type === "header") node.append(el("h3", {}, textOf(block.text)));
+    else if (block.type === "section") {
+      node.append(el("p", {}, textOf(block.text)));
+      (block.fields || []).forEach((f) => node.append(el("p", { class: "muted" }, textOf(f))));
+      if (block.accessory && block.accessory.type === "button") node.append(button(block, block.accessory, options));
+    } else if (block.type === "context") {
+      node.append(el("p", { class: "muted" }, (block.elements || []).map(textOf).join(" ")));
+    } else if (block.type === "divider") node.append(el("hr"));
+    else if (block.type === "actions") {
+      (block.elements || []).forEach((element) => {
+        if (element.type === "button") node.append(button(block, element, options), " ");
+      });
+    } else if (block.type === "input") {
+      const field = renderElement(block.element, block.block_id, inputs);
+      node.append(el("label", { for: field.id }, textOf(block.label)), field);
+      if (block.hint) node.append(el("p", { class: "muted" }, textOf(block.hint)));
+      const error = options.errors && options.errors[block.block_id];
+      if (error) node.append(el("p", { class: "error" }, error));
+    } else continue;
+    container.append(node);
+  }
+  return inputs;
+}
+
+function button(block, element, options) {
+  return el("button", {
+    type: "button",
+    "data-action-id": element.action_id,
+    onclick: () => options.onButton && options.onButton(block, element),
+  }, textOf(element.text));
+}
+
+// ----- rendering -----
+
+function renderUsers() {
+  const select = $("user-select");
+  const wanted = select.value || localStorage.getItem("sandbox-user") || "";
+  const key = snapshot.users.map((u) => u.id + u.deleted).join();
+  if (select.dataset.key !== key) {
+    select.replaceChildren(...snapshot.users.filter((u) => !u.is_bot).map((u) => {
+      const team = snapshot.teams.find((t) => t.id === u.team_id);
+      return el("option", { value: u.id }, `${u.real_name} (@${u.name}, ${team ? team.name : u.team_id})${u.deleted ? " – deactivated" : ""}`);
+    }));
+    select.dataset.key = key;
+  }
+  if (wanted && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
+}
+
+function renderChannels() {
+  const select = $("channel-select");
+  const user = snapshot.users.find((u) => u.id === currentUser());
+  const channels = snapshot.channels.filter((c) => !user || c.team_id === user.team_id);
+  const key = channels.map((c) => c.id).join();
+  const wanted = select.value;
+  if (select.dataset.key !== key) {
+    select.replaceChildren(...channels.map((c) => el("option", { value: c.id }, "#" + c.name)));
+    select.dataset.key = key;
+  }
+  if (wanted && channels.some((c) => c.id === wanted)) select.value = wanted;
+  const channel = channels.find((c) => c.id === select.value);
+  $("channel-topic").textContent = channel ? channel.topic : "";
+}
+
+function renderMessages() {
+  const channel = currentChannel();
+  const user = currentUser();
+  const items = snapshot.messages.filter((m) => m.channel === channel)
+    .concat(snapshot.ephemerals.filter((m) => m.channel === channel && m.to_user === user))
+    .sort((a, b) => Number(a.ts) - Number(b.ts));
+  const key = channel + user + JSON.stringify(items);
+  if (key === shownMessagesKey) return;
+  shownMessagesKey = key;
+  const list = $("messages");
+  list.replaceChildren(...items.map((m) => {
+    const ephemeral = m.type === "ephemeral";
+    const item = el("li", { class: ephemeral ? "ephemeral" : "message", "data-ts": m.ts, "data-user": m.user },
+      el("span", { class: "author" }, userName(m.user)),
+      el("span", { class: "badge-as muted" }, ephemeral ? "only visible to you" : m.as === "bot" ? "app" : "as user"),
+      el("span", { class: "meta" }, `${new Date(Number(m.ts) * 1000).toLocaleTimeString()} via ${m.via}`),
+      m.thread_ts ? el("span", { class: "meta" }, "in thread") : null,
+      el("div", { class: "text" }, m.text || ""));
+    if (m.blocks && m.blocks.length) {
+      const blocks = el("div", { class: "blocks" });
+      renderBlocks(blocks, m.blocks, {
+        onButton: (block, element) => post("/deliver/block_action", {
+          user_id: user, action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
+          channel_id: channel, message_ts: m.ts,
+        }).then(showResult),
+      });
+      item.append(blocks);
+    }
+    if (!ephemeral) {
+      const shortcuts = snapshot.config.message_shortcuts;
+      item.append(el("button", {
+        type: "button", class: "message-shortcut",
+        onclick: () => {
+          const callback = shortcuts.length === 1 ? shortcuts[0]
+            : window.prompt("Message shortcut callback_id", shortcuts[0] || "");
+          if (callback) post("/deliver/message_shortcut", {
+            user_id: user, callback_id: callback, channel_id: channel, message_ts: m.ts,
+          }).then(showResult);
+        },
+      }, "More actions…"));
+    }
+    return item;
+  }));
+  list.scrollTop = list.scrollHeight;
+}
+
+function renderModal() {
+  const user = currentUser();
+  const modals = snapshot.views.filter((v) => v.type === "modal" && !v.closed && v.user_id === user);
+  const top = modals[modals.length - 1];
+  const key = top ? top.id + top.hash + JSON.stringify(top.errors) : "";
+  if (key === shownModalKey) return;
+  shownModalKey = key;
+  $("modal-backdrop").hidden = !top;
+  if (!top) return;
+  $("modal").dataset.viewId = top.id;
+  $("modal-title").textContent = textOf(top.title);
+  $("modal-submit").textContent = textOf(top.submit) || "Submit";
+  $("modal-submit").hidden = !top.submit;
+  $("modal-cancel").textContent = textOf(top.close) || "Cancel";
+  const inputs = renderBlocks($("modal-blocks"), top.blocks, {
+    errors: top.errors,
+    onButton: (block, element) => post("/deliver/block_action", {
+      user_id: user, action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
+      view_id: top.id,
+    }).then(showResult),
+  });
+  $("modal").onsubmit = (event) => {
+    event.preventDefault();
+    const values = {};
+    for (const input of inputs) {
+      values[input.blockId] = values[input.blockId] || {};
+      values[input.blockId][input.actionId] = input.read();
+    }
+    post("/deliver/view_submission", { user_id: user, view_id: top.id, values }).then(showResult);
+  };
+  $("modal-cancel").onclick = () => post("/deliver/view_closed", { user_id: user, view_id: top.id }).then(showResult);
+}
+
+function renderHome() {
+  const user = currentUser();
+  const home = snapshot.views.find((v) => v.type === "home" && v.user_id === user);
+  const key = home ? home.id + home.hash : user;
+  if (key === shownHomeKey) return;
+  shownHomeKey = key;
+  if (!home) {
+    $("home").replaceChildren(el("p", { class: "muted" }, "The app has not published a home tab for this user."));
+    return;
+  }
+  renderBlocks($("home"), home.blocks, {
+    onButton: (block, element) => post("/deliver/block_action", {
+      user_id: user, action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
+      view_id: home.id,
+    }).then(showResult),
+  });
+}
+
+function formatSeconds(seconds) {
+  if (seconds === null || seconds === undefined) return "never";
+  if (seconds <= 0) return "expired";
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  return hours ? `${hours} h ${minutes} min` : `${minutes} min ${Math.floor(seconds % 60)} s`;
+}
+
+function renderTokens() {
+  const body = $("tokens").tBodies[0];
+  body.replaceChildren(...snapshot.tokens.slice().reverse().map((t) => el("tr", {
+    "data-user": t.user_id, "data-kind": t.kind, "data-status": t.status,
+  },
+  el("td", {}, userName(t.user_id)), el("td", {}, t.kind), el("td", {}, el("code", {}, t.token)),
+  el("td", { class: `state-${t.status}` }, t.status + (t.revoked_reason ? ` (${t.revoked_reason})` : "")),
+  el("td", {}, t.status === "active" ? formatSeconds(t.expires_in) : "–"), el("td", {}, t.grant))));
+}
+
+function renderPeople() {
+  const body = $("people").tBodies[0];
+  body.replaceChildren(...snapshot.users.filter((u) => !u.is_bot).map((u) => {
+    const live = snapshot.tokens.filter((t) => t.user_id === u.id && t.status === "active").length;
+    const act = (label, path, cls) => el("button", {
+      type: "button", class: cls || "", "data-action": label.toLowerCase(), "data-user": u.id,
+      onclick: () => post(path, {}).then((r) => showResult({ ...r, kind: `${label} ${u.name}` })),
+    }, label);
+    return el("tr", { "data-user": u.id },
+      el("td", {}, u.real_name),
+      el("td", {}, u.deleted ? "deactivated" : `${live} live token(s)${u.profile.status_text ? " · " + u.profile.status_emoji + " " + u.profile.status_text : ""}`),
+      el("td", {},
+        act("Expire", `/users/${u.id}/expire_tokens`), " ",
+        act("Revoke", `/users/${u.id}/revoke_tokens`, "danger"), " ",
+        u.deleted ? act("Reactivate", `/users/${u.id}/reactivate`) : act("Deactivate", `/users/${u.id}/deactivate`, "danger")));
+  }));
+}
+
+function renderDeliveries() {
+  $("deliveries").replaceChildren(...snapshot.deliveries.slice().reverse().map((d) => el("li", {},
+    `${d.kind} → ${d.transport}: ${d.error ? d.error : "HTTP " + d.status} (${d.elapsed_ms} ms)`)));
+}
+
+function render() {
+  $("app-name").textContent = `· ${snapshot.app.name} (${snapshot.app.app_id})`;
+  $("clock").textContent = new Date(snapshot.now * 1000).toLocaleString();
+  $("clock-offset").textContent = snapshot.clock_offset ? `(+${formatSeconds(snapshot.clock_offset)})` : "";
+  $("socket-state").textContent = snapshot.socket_mode ? "Socket Mode connected" : `HTTP → ${snapshot.config.request_url || "no request URL"}`;
+  const install = $("install-link");
+  install.hidden = !snapshot.config.install_url;
+  if (snapshot.config.install_url) install.href = snapshot.config.install_url;
+  $("shortcut-list").replaceChildren(...snapshot.config.global_shortcuts.map((s) => el("option", { value: s })));
+  renderUsers();
+  renderChannels();
+  renderMessages();
+  renderModal();
+  renderHome();
+  renderTokens();
+  renderPeople();
+  renderDeliveries();
+}
+
+async function refresh() {
+  try {
+    const response = await fetch(ADMIN + "/state");
+    snapshot = await response.json();
+    render();
+  } catch (error) {
+    $("last-result").textContent = "The sandbox is not answering: " + error;
+  }
+}
+
+// ----- actions -----
+
+$("user-select").addEventListener("change", () => {
+  localStorage.setItem("sandbox-user", currentUser());
+  shownMessagesKey = shownModalKey = shownHomeKey = "";
+  render();
+});
+$("channel-select").addEventListener("change", () => { shownMessagesKey = ""; render(); });
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("composer-input").value.trim();
+  if (!text) return;
+  $("composer-input").value = "";
+  if (text.startsWith("/")) {
+    const [command, ...rest] = text.split(" ");
+    post("/deliver/slash_command", {
+      user_id: currentUser(), command, text: rest.join(" "), channel_id: currentChannel(),
+    }).then(showResult);
+  } else {
+    post("/say", { user_id: currentUser(), channel_id: currentChannel(), text })
+      .then((r) => showResult({ ...r, kind: "message", transport: "console" }));
+  }
+});
+$("shortcut-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const callback = $("shortcut-input").value.trim();
+  if (callback) post("/deliver/global_shortcut", { user_id: currentUser(), callback_id: callback }).then(showResult);
+});
+$("advance-hour").addEventListener("click", () => post("/clock/advance", { seconds: 3600 }).then(refresh));
+$("advance-half-day").addEventListener("click", () => post("/clock/advance", { seconds: 43200 }).then(refresh));
+$("uninstall").addEventListener("click", () => {
+  const user = snapshot.users.find((u) => u.id === currentUser());
+  if (user && window.confirm("Uninstall the app? Every token in this workspace is revoked.")) {
+    post(`/teams/${user.team_id}/uninstall`, {}).then((r) => showResult({ ...r, kind: "uninstall" }));
+  }
+});
+
+refresh();
+setInterval(refresh, 1000);

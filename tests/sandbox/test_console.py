@@ -1,0 +1,139 @@
+"""The console and consent page in headless Chromium: a person tries an app without a workspace."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from sandbox.server import SandboxServer
+from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, USER_SCOPES, BoltHarness
+
+CHROMIUM = Path("/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if IN_CI:
+            pytest.fail("CI=true but /usr/bin/chromium is missing: the browser tests must run in CI")
+        pytest.skip("/usr/bin/chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def test_consent_page_allow_and_cancel(sandbox: SandboxServer, page: Any) -> None:
+    redirects: list[str] = []
+    page.route("http://127.0.0.1:3000/**", lambda route: (redirects.append(route.request.url), route.fulfill(body="ok")))
+    query = f"client_id={sandbox.config.client_id}&scope={BOT_SCOPES}&user_scope={USER_SCOPES}&state=s1"
+    page.goto(f"{sandbox.authorize_url}?{query}")
+    assert page.text_content("#app-name") == "Delegate"
+    assert "search:read" in page.text_content("#user-scopes")
+    page.check(f"input[value='{BOB}']")
+    page.click("#allow")
+    page.wait_for_url("http://127.0.0.1:3000/**")
+    assert "code=" in redirects[-1] and "state=s1" in redirects[-1]
+    page.goto(f"{sandbox.authorize_url}?{query}")
+    page.click("#cancel")
+    page.wait_for_url("http://127.0.0.1:3000/**error=access_denied**")
+    assert redirects[-1].endswith("error=access_denied&state=s1")
+
+
+def test_console_runs_a_command_fills_a_modal_and_manages_tokens(
+    sandbox: SandboxServer, bolt_app: Any, page: Any, installed: dict[str, Any]
+) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.command("/delegate")
+        def delegate_callback(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+            ack()
+            client.views_open(
+                trigger_id=command["trigger_id"],
+                view={
+                    "type": "modal",
+                    "callback_id": "status",
+                    "title": {"type": "plain_text", "text": "Set your status"},
+                    "submit": {"type": "plain_text", "text": "Save"},
+                    "private_metadata": command["channel_id"],
+                    "blocks": [
+                        {
+                            "type": "input",
+                            "block_id": "text",
+                            "label": {"type": "plain_text", "text": "Status"},
+                            "element": {"type": "plain_text_input", "action_id": "value"},
+                        }
+                    ],
+                },
+            )
+
+        @harness.app.view("status")
+        def status_callback(ack: Ack, view: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+            text = view["state"]["values"]["text"]["value"]["value"]
+            if len(text) < 3:
+                ack(response_action="errors", errors={"text": "Too short"})
+                return
+            ack()
+            client.chat_postMessage(channel=view["private_metadata"], text=f"<@{body['user']['id']}> is now: {text}")
+
+    bolt_app(setup)
+    sandbox.install(BOB, user_scope="chat:write")
+    page.goto(sandbox.url)
+    page.select_option("#user-select", BOB)
+    page.fill("#composer-input", "/delegate status")
+    page.press("#composer-input", "Enter")
+    page.wait_for_selector("#modal-backdrop:not([hidden])")
+    assert page.text_content("#modal-title") == "Set your status"
+    page.fill("#text--value", "no")
+    page.click("#modal-submit")
+    page.wait_for_selector("#modal-blocks .error")
+    assert page.text_content("#modal-blocks .error") == "Too short"
+    page.fill("#text--value", "In a meeting")
+    page.click("#modal-submit")
+    page.wait_for_selector("#modal-backdrop", state="hidden")
+    message = page.wait_for_selector("#messages li.message:has-text('is now: In a meeting')")
+    assert "Delegate (app)" in message.text_content()
+
+    page.fill("#composer-input", "hello from bob")
+    page.press("#composer-input", "Enter")
+    mine = page.wait_for_selector("#messages li.message:has-text('hello from bob')")
+    assert "Bob Builder" in mine.text_content()
+
+    page.wait_for_selector(f"#tokens tr[data-user='{ALICE}'][data-kind='user'][data-status='active']")
+    page.click(f"#people button[data-action='expire'][data-user='{ALICE}']")
+    page.wait_for_selector(f"#tokens tr[data-user='{ALICE}'][data-kind='user'][data-status='expired']")
+    page.click(f"#people button[data-action='revoke'][data-user='{BOB}']")
+    page.wait_for_selector(f"#tokens tr[data-user='{BOB}'][data-status='revoked']")
+    assert [token["status"] for token in sandbox.tokens(BOB)] == ["revoked"]

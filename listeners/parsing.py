@@ -41,7 +41,7 @@ _CLOCK_24 = re.compile(r"([01]?\d|2[0-3])[:h.]([0-5]\d)")
 _CLOCK_12 = re.compile(r"(1[0-2]|0?[1-9])(?::([0-5]\d))?\s*(am|pm)")
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
 _EMOJI = re.compile(r":[a-z0-9_+'\-]+:(?::skin-tone-[2-6]:)?")
-_EXPIRY_TAIL = re.compile(r"(?P<head>.*)\s(?P<word>for|until)\s+(?P<value>\S.*)", re.IGNORECASE | re.DOTALL)
+_EXPIRY_TAIL = re.compile(r"(?P<head>.*)(?:^|\s)(?P<word>for|until)\s+(?P<value>\S.*)", re.IGNORECASE | re.DOTALL)
 
 
 class UsageError(ValueError):

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from listeners.context import person_of
+from listeners.events.app_home_opened import app_home_opened_ack, app_home_opened_callback
+from listeners.home import home_view
+from stores.errors import NeedsReauth
+
+from ..fakes import ALL_SCOPES, TEAM, buttons, connection, text_of, world
+
+
+def test_publishes_the_home_tab_with_the_bot_client() -> None:
+    w = world(info=connection())
+    app_home_opened_ack(ack=w.ack)
+    app_home_opened_callback(event={"type": "app_home_opened", "user": "U1", "tab": "home"}, context=w.context)
+    published = w.bot.last("views_publish")
+    assert published["user_id"] == "U1" and published["view"]["type"] == "home"
+    assert "/post-as-me" in text_of(published["view"]) and "Connected" in text_of(published["view"])
+    assert w.user.calls == []  # type: ignore[union-attr]
+
+
+def test_the_messages_tab_publishes_nothing() -> None:
+    w = world()
+    app_home_opened_callback(event={"type": "app_home_opened", "user": "U1", "tab": "messages"}, context=w.context)
+    assert w.bot.calls == []
+
+
+def test_home_controls_follow_the_connection_state() -> None:
+    w = world(connected=False)
+    (connect,) = buttons(home_view(w.delegate, _person(w)))
+    assert connect["url"] == w.delegate.connect_url(team_id=TEAM, user_scopes=None)
+
+    w.delegate.manager.info = connection("needs_reauth")
+    reconnect, disconnect = buttons(home_view(w.delegate, _person(w)))
+    assert reconnect["text"]["text"] == "Reconnect" and disconnect["action_id"] == "disconnect"
+
+    w.delegate.manager.info = connection(scopes=[s for s in ALL_SCOPES if s != "dnd:write"])
+    reconnect, _ = buttons(home_view(w.delegate, _person(w)))
+    assert reconnect["url"] == w.delegate.connect_url(team_id=TEAM, user_scopes=["dnd:write"])
+
+    w.delegate.manager.info = connection()
+    (disconnect,) = buttons(home_view(w.delegate, _person(w)))
+    assert disconnect["action_id"] == "disconnect" and "confirm" in disconnect
+
+
+def test_a_failing_publish_is_logged_not_raised(caplog) -> None:  # type: ignore[no-untyped-def]
+    w = world(connected=False, error=NeedsReauth("x"))
+    w.bot.errors["views_publish"] = RuntimeError("network")
+    app_home_opened_callback(event={"type": "app_home_opened", "user": "U1", "tab": "home"}, context=w.context)
+    assert any(record.exc_info for record in caplog.records)
+
+
+def _person(w):  # type: ignore[no-untyped-def]
+    return person_of(w.context)

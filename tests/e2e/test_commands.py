@@ -1,0 +1,224 @@
+"""Every command and shortcut through the sandbox over HTTP, acting only as the person who asked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from stores.rotation import TokenKey
+from tests.e2e.harness import Delegate, running_delegate, wait_for
+
+ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00002", "U0CAROL003"
+TEAM, GENERAL, RANDOM = "T0SANDBOX1", "C0GENERAL1", "C0RANDOM02"
+
+
+@pytest.fixture
+def delegate(tmp_path: Path) -> Iterator[Delegate]:
+    with running_delegate(tmp_path) as running:
+        running.install(ALICE)
+        yield running
+
+
+def posted(delegate: Delegate, channel: str, text: str) -> list[dict[str, Any]]:
+    return [m for m in delegate.sandbox.messages(channel) if text in m.get("text", "")]
+
+
+def shown_to(delegate: Delegate, user_id: str, needle: str) -> list[dict[str, Any]]:
+    return [m for m in delegate.sandbox.ephemerals(user_id) if needle in json.dumps(m)]
+
+
+def token_of(delegate: Delegate, user_id: str) -> str:
+    snapshot = delegate.stores.manager.read(TokenKey.of(None, TEAM, user_id))
+    assert snapshot is not None and snapshot.token
+    return snapshot.token
+
+
+def profile(delegate: Delegate, user_id: str) -> dict[str, Any]:
+    client = WebClient(token=token_of(delegate, user_id), base_url=delegate.sandbox.api_url)
+    return dict(client.users_profile_get()["profile"])
+
+
+def test_post_as_me_posts_as_the_person_where_typed_and_where_named(delegate: Delegate) -> None:
+    answer = delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "lunch at noon?", channel_id=GENERAL)
+    assert answer["status"] == 200
+    [message] = wait_for(lambda: posted(delegate, GENERAL, "lunch at noon?"))
+    assert message["user"] == ALICE and message["as"] == "user"
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", f"<#{RANDOM}|random> over here", channel_id=GENERAL)
+    [elsewhere] = wait_for(lambda: posted(delegate, RANDOM, "over here"))
+    assert elsewhere["user"] == ALICE and elsewhere["as"] == "user"
+
+
+def test_bad_arguments_get_usage_and_change_nothing(delegate: Delegate) -> None:
+    for command, text in (("/post-as-me", ""), ("/snooze-me", "forever"), ("/set-my-status", "for zzz"), ("/delegate", "x")):
+        answer = delegate.sandbox.send_slash_command(ALICE, command, text, channel_id=GENERAL)
+        assert answer["status"] == 200
+    assert wait_for(lambda: len(delegate.sandbox.ephemerals(ALICE)) >= 4)
+    assert delegate.sandbox.messages(GENERAL) == []
+
+
+def test_set_and_clear_my_status(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/set-my-status", ":palm_tree: On holiday for 2h", channel_id=GENERAL)
+    status = wait_for(lambda: profile(delegate, ALICE) if profile(delegate, ALICE).get("status_text") else None)
+    assert status["status_emoji"] == ":palm_tree:" and status["status_text"] == "On holiday"
+    assert status["status_expiration"] > 0
+    delegate.sandbox.send_slash_command(ALICE, "/set-my-status", "clear", channel_id=GENERAL)
+    wait_for(lambda: profile(delegate, ALICE).get("status_text") == "")
+
+
+def test_snooze_and_end_it(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/snooze-me", "45m", channel_id=GENERAL)
+    client = WebClient(token=token_of(delegate, ALICE), base_url=delegate.sandbox.api_url)
+    wait_for(lambda: client.dnd_info()["snooze_enabled"])
+    delegate.sandbox.send_slash_command(ALICE, "/snooze-me", "off", channel_id=GENERAL)
+    wait_for(lambda: not client.dnd_info()["snooze_enabled"])
+
+
+def test_search_mine_shows_results_only_to_me(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "the quarterly numbers are in", channel_id=GENERAL)
+    wait_for(lambda: posted(delegate, GENERAL, "quarterly numbers"))
+    delegate.sandbox.send_slash_command(ALICE, "/search-mine", "quarterly", channel_id=GENERAL)
+    wait_for(lambda: shown_to(delegate, ALICE, "quarterly numbers"))
+    assert len(posted(delegate, GENERAL, "quarterly")) == 1  # the results were not posted in the channel
+
+
+def test_connection_shows_who_scopes_expiry_and_state(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/delegate", "connection", channel_id=GENERAL)
+    [shown] = wait_for(lambda: shown_to(delegate, ALICE, "search:read"))
+    text = json.dumps(shown)
+    assert ALICE in text and "Connected" in text and "Token expires" in text and "Last renewal" in text
+    assert "xox" not in text
+
+
+def test_help_lists_every_command(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/delegate", "help", channel_id=GENERAL)
+    [shown] = wait_for(lambda: shown_to(delegate, ALICE, "/search-mine"))
+    for command in ("/post-as-me", "/set-my-status", "/snooze-me", "/search-mine", "/delegate"):
+        assert command in json.dumps(shown)
+
+
+def test_someone_not_connected_gets_a_connect_button_and_nothing_is_posted(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(BOB, "/post-as-me", "hi from bob", channel_id=GENERAL)
+    [prompt] = wait_for(lambda: shown_to(delegate, BOB, "/slack/connect"))
+    assert f"{delegate.base_url}/slack/connect" in json.dumps(prompt)
+    assert posted(delegate, GENERAL, "hi from bob") == []  # neither as Bob, nor as Alice, nor as the bot
+
+
+def test_user_isolation(delegate: Delegate) -> None:
+    delegate.connect(BOB)
+    delegate.sandbox.send_slash_command(BOB, "/post-as-me", "bob speaking", channel_id=GENERAL)
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "alice speaking", channel_id=GENERAL)
+    [bob] = wait_for(lambda: posted(delegate, GENERAL, "bob speaking"))
+    [alice] = wait_for(lambda: posted(delegate, GENERAL, "alice speaking"))
+    assert (bob["user"], alice["user"]) == (BOB, ALICE)
+    delegate.sandbox.send_slash_command(CAROL, "/post-as-me", "carol speaking", channel_id=GENERAL)
+    wait_for(lambda: shown_to(delegate, CAROL, "/slack/connect"))
+    assert posted(delegate, GENERAL, "carol speaking") == []
+
+
+def test_missing_scope_asks_for_exactly_the_needed_scope(delegate: Delegate) -> None:
+    page = delegate.authorize(BOB, "/slack/connect")
+    assert page.status == 200
+    # Bob's token lost search:read (say he was connected before Delegate needed it)
+    tokens = delegate.sandbox.install(BOB, user_scope="chat:write")["authed_user"]
+    from slack_sdk.oauth.installation_store import Installation
+
+    delegate.stores.installation_store.save(
+        Installation(
+            team_id=TEAM,
+            user_id=BOB,
+            user_token=tokens["access_token"],
+            user_refresh_token=tokens["refresh_token"],
+            user_token_expires_in=tokens["expires_in"],
+            user_scopes="chat:write",
+        )
+    )
+    delegate.sandbox.send_slash_command(BOB, "/search-mine", "anything", channel_id=GENERAL)
+    [prompt] = wait_for(lambda: shown_to(delegate, BOB, "/slack/connect"))
+    assert "scopes=search%3Aread" in json.dumps(prompt) or "scopes=search:read" in json.dumps(prompt)
+
+
+def test_token_that_expires_mid_session_is_refreshed_once(delegate: Delegate) -> None:
+    delegate.sandbox.advance_clock(13 * 3600)  # every sandbox token is now expired
+    refreshes_before = delegate.sandbox.counters()["grants"].get("refresh_token", 0)
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "still here", channel_id=GENERAL)
+    [message] = wait_for(lambda: posted(delegate, GENERAL, "still here"))
+    assert message["user"] == ALICE
+    assert delegate.sandbox.counters()["grants"].get("refresh_token", 0) - refreshes_before == 1
+
+
+def test_lost_refresh_answer_ends_in_reconnect_and_nothing_loops(delegate: Delegate) -> None:
+    delegate.sandbox.add_fault("oauth.v2.access", drop_after_action=True, times=1)
+    delegate.sandbox.advance_clock(13 * 3600)
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "lost", channel_id=GENERAL)
+    wait_for(lambda: delegate.user_row(ALICE).status == "needs_reauth")
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "again", channel_id=GENERAL)
+    wait_for(lambda: shown_to(delegate, ALICE, "Reconnect"))
+    failures = delegate.sandbox.counters()["grant_failures"].get("refresh_token", 0)
+    assert failures == 1  # one rejected retry of the lost refresh, then never again
+    assert posted(delegate, GENERAL, "again") == []
+
+
+def test_revoked_tokens_are_deleted(delegate: Delegate) -> None:
+    delegate.sandbox.revoke_tokens(ALICE)
+    delegate.sandbox.wait_for_events()
+    wait_for(lambda: delegate.user_row(ALICE) is None)
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "after revoke", channel_id=GENERAL)
+    wait_for(lambda: shown_to(delegate, ALICE, "/slack/connect"))
+
+
+def test_uninstall_deletes_every_token(delegate: Delegate) -> None:
+    delegate.connect(BOB)
+    delegate.sandbox.uninstall()
+    delegate.sandbox.wait_for_events()
+    wait_for(lambda: delegate.user_row(ALICE) is None and delegate.user_row(BOB) is None)
+    assert delegate.stores.installation_store.find_bot(enterprise_id=None, team_id=TEAM) is None
+
+
+def test_deactivated_user_is_revoked(delegate: Delegate) -> None:
+    delegate.sandbox.deactivate_user(ALICE)
+    delegate.sandbox.wait_for_events()
+    wait_for(lambda: delegate.user_row(ALICE) is None or delegate.user_row(ALICE).status == "revoked")
+
+
+def test_disconnect_revokes_at_slack_and_deletes_the_token(delegate: Delegate) -> None:
+    token = token_of(delegate, ALICE)
+    delegate.sandbox.send_slash_command(ALICE, "/delegate", "disconnect", channel_id=GENERAL)
+    [prompt] = wait_for(lambda: shown_to(delegate, ALICE, "disconnect"))
+    delegate.sandbox.send_block_action(ALICE, "disconnect", value="disconnect", channel_id=GENERAL, message_ts=prompt["ts"])
+    wait_for(lambda: delegate.user_row(ALICE) is None)
+    from slack_sdk.errors import SlackApiError
+
+    with pytest.raises(SlackApiError):
+        WebClient(token=token, base_url=delegate.sandbox.api_url).auth_test()
+
+
+def test_global_shortcut_sets_status_through_a_modal(delegate: Delegate) -> None:
+    delegate.sandbox.send_global_shortcut(ALICE, "set_my_status")
+    [view] = wait_for(lambda: delegate.sandbox.open_views(ALICE))
+    delegate.sandbox.send_view_submission(
+        ALICE, view["id"], {"emoji": {"value": ":coffee:"}, "text": {"value": "Coffee break"}}
+    )
+    wait_for(lambda: profile(delegate, ALICE).get("status_text") == "Coffee break")
+    assert profile(delegate, ALICE)["status_emoji"] == ":coffee:"
+
+
+def test_message_shortcut_replies_in_thread_as_me(delegate: Delegate) -> None:
+    delegate.connect(BOB)
+    delegate.sandbox.send_slash_command(BOB, "/post-as-me", "who is around?", channel_id=GENERAL)
+    [original] = wait_for(lambda: posted(delegate, GENERAL, "who is around?"))
+    delegate.sandbox.send_message_shortcut(ALICE, "reply_as_me", channel_id=GENERAL, message_ts=original["ts"])
+    [view] = wait_for(lambda: delegate.sandbox.open_views(ALICE))
+    delegate.sandbox.send_view_submission(ALICE, view["id"], {"message": {"value": "me!"}})
+    [reply] = wait_for(lambda: posted(delegate, GENERAL, "me!"))
+    assert reply["user"] == ALICE and reply["as"] == "user" and reply.get("thread_ts") == original["ts"]
+
+
+def test_app_home_shows_the_connection(delegate: Delegate) -> None:
+    delegate.sandbox.send_event({"type": "app_home_opened", "user": ALICE, "channel": "D0ALICE", "tab": "home"})
+    home = wait_for(lambda: [v for v in delegate.sandbox.open_views(ALICE) if v.get("type") == "home"])
+    assert "Disconnect" in json.dumps(home) or "disconnect" in json.dumps(home)

@@ -115,13 +115,18 @@ def wait_for(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.
 
 
 @contextmanager
-def running_delegate(data_dir: Path, *, database_url: str | None = None, **sandbox_options: Any) -> Iterator[Delegate]:
-    """Start a sandbox and Delegate (threaded HTTP server, our real WSGI app) pointed at each other."""
+def running_delegate(
+    data_dir: Path, *, database_url: str | None = None, socket_mode: bool = False, **sandbox_options: Any
+) -> Iterator[Delegate]:
+    """Start a sandbox and Delegate (threaded HTTP server, our real WSGI app) pointed at each other.
+
+    With socket_mode, Slack's requests reach Delegate over the sandbox's Socket Mode WebSocket only (the sandbox
+    knows no request URL), and HTTP serves the OAuth pages, as `python app.py run` does with SLACK_APP_TOKEN.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = SandboxConfig(
-        redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events", **sandbox_options
-    )
+    request_url = None if socket_mode else f"{base}/slack/events"
+    config = SandboxConfig(redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options)
     with running_sandbox(config) as sandbox:
         env = {
             "SLACK_CLIENT_ID": config.client_id,
@@ -135,13 +140,24 @@ def running_delegate(data_dir: Path, *, database_url: str | None = None, **sandb
             "PORT": str(port),
             "DELEGATE_DATA_DIR": str(data_dir),
         }
+        if socket_mode:
+            env["SLACK_APP_TOKEN"] = config.app_token
         settings = Settings.from_env(env)
         upgrade(settings.database_url)
         wsgi = create_wsgi_app(settings, refresher=False)
         server, thread = serve_threaded(wsgi, "127.0.0.1", port)
+        handler = None
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(wsgi.app, app_token=settings.app_token)
+            handler.connect()
+            wait_for(lambda: sandbox.socket_mode_connected)
         try:
             yield Delegate(base_url=base, sandbox=sandbox, settings=settings, stores=wsgi.stores)
         finally:
+            if handler is not None:
+                handler.close()
             server.shutdown()
             server.server_close()
             thread.join(5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import click
 
@@ -18,14 +19,19 @@ def sandbox_command() -> None:
 @sandbox_command.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=4000, show_default=True, help="Port to listen on.")
-@click.option("--public-url", default=None, help="URL the app reaches the sandbox at (default: http://HOST:PORT/).")
+@click.option("--public-url", default=None, help="URL the app reaches the sandbox at [default: http://HOST:PORT/].")
 @click.option(
     "--request-url",
     default="http://127.0.0.1:3000/slack/events",
     show_default=True,
     help="The app's request URL for commands, interactivity and events ('' for none).",
 )
-@click.option("--redirect-url", "redirect_urls", multiple=True, help="Allowed OAuth redirect URL (repeatable).")
+@click.option(
+    "--redirect-url",
+    "redirect_urls",
+    multiple=True,
+    help="Allowed OAuth redirect URL, matched exactly (repeatable) [default: http://127.0.0.1:3000/slack/oauth_redirect].",
+)
 @click.option("--client-id", envvar="SLACK_CLIENT_ID", default=None, help="The app's client id [SLACK_CLIENT_ID].")
 @click.option(
     "--client-secret", envvar="SLACK_CLIENT_SECRET", default=None, help="The app's client secret [SLACK_CLIENT_SECRET]."
@@ -39,9 +45,15 @@ def sandbox_command() -> None:
 @click.option(
     "--app-token", envvar="SLACK_APP_TOKEN", default=None, help="The xapp- token for Socket Mode [SLACK_APP_TOKEN]."
 )
-@click.option("--app-name", default="Delegate", show_default=True, help="Name shown on the consent page.")
-@click.option("--command", "commands", multiple=True, help="Slash command offered in the console (repeatable).")
-@click.option("--rotation/--no-rotation", default=True, show_default=True, help="Token rotation on or off.")
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A Slack app manifest (YAML or JSON): app name, slash commands, shortcuts, token rotation.",
+)
+@click.option("--app-name", default=None, help="Name on the consent page [default: the manifest's, or Delegate].")
+@click.option("--command", "commands", multiple=True, help="Slash command the console suggests (repeatable).")
+@click.option("--rotation/--no-rotation", default=None, help="Token rotation on or off [default: the manifest's, or on].")
 @click.option("--expires-in", type=int, default=43200, show_default=True, help="Lifetime of rotating tokens, seconds.")
 @click.option(
     "--refresh-grace", type=float, default=0.0, show_default=True, help="Seconds a used refresh token keeps working."
@@ -58,40 +70,41 @@ def serve(
     client_secret: str | None,
     signing_secret: str | None,
     app_token: str | None,
-    app_name: str,
+    manifest: str | None,
+    app_name: str | None,
     commands: tuple[str, ...],
-    rotation: bool,
+    rotation: bool | None,
     expires_in: int,
     refresh_grace: float,
     invalid_grant: bool,
     print_config: bool,
 ) -> None:
-    """Serve slack.com's paths (/api/<method>, /oauth/v2/authorize) and the console at http://HOST:PORT/."""
+    """Serve slack.com's paths (/api/<method>, /oauth/v2/authorize, Socket Mode) and the console at http://HOST:PORT/."""
     from aiohttp import web
 
     from sandbox.server import create_app
 
-    config = SandboxConfig(
-        app_name=app_name,
-        request_url=request_url or None,
-        token_rotation=rotation,
-        expires_in=expires_in,
-        refresh_grace_seconds=refresh_grace,
-    )
-    if invalid_grant:
-        config.refresh_error_name = "invalid_grant"
-    for name, value in (
-        ("client_id", client_id),
-        ("client_secret", client_secret),
-        ("signing_secret", signing_secret),
-        ("app_token", app_token),
-    ):
-        if value:
-            setattr(config, name, value)
+    settings: dict[str, Any] = {
+        "request_url": request_url or None,
+        "expires_in": expires_in,
+        "refresh_grace_seconds": refresh_grace,
+    }
+    optional = {
+        "app_name": app_name,
+        "token_rotation": rotation,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "signing_secret": signing_secret,
+        "app_token": app_token,
+    }
+    settings.update({name: value for name, value in optional.items() if value is not None})
     if redirect_urls:
-        config.redirect_urls = list(redirect_urls)
+        settings["redirect_urls"] = list(redirect_urls)
     if commands:
-        config.commands = list(commands)
+        settings["commands"] = list(commands)
+    if invalid_grant:
+        settings["refresh_error_name"] = "invalid_grant"
+    config = SandboxConfig.from_manifest(manifest, **settings) if manifest else SandboxConfig(**settings)
     base_url = public_url or f"http://{host}:{port}/"
     if print_config:
         shown = {
@@ -103,9 +116,12 @@ def serve(
             "request_url": config.request_url,
             "token_rotation": config.token_rotation,
             "expires_in": config.expires_in,
+            "commands": config.commands,
+            "global_shortcuts": config.global_shortcuts,
+            "message_shortcuts": config.message_shortcuts,
         }
         click.echo(json.dumps(shown, indent=2))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    click.echo(f"Slack sandbox at {base_url} (console), Web API at {base_url}api/, client id {config.client_id}")
+    click.echo(f"Slack sandbox: console {base_url}, Web API {base_url}api/, client id {config.client_id}")
     web.run_app(create_app(config, base_url=base_url), host=host, port=port, print=None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class SandboxConfig:
     redirect_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:3000/slack/oauth_redirect"])
     request_url: str | None = "http://127.0.0.1:3000/slack/events"
     install_url: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
     token_rotation: bool = True
     expires_in: int = 43200
     refresh_grace_seconds: float = 0.0
@@ -96,3 +99,30 @@ class SandboxConfig:
     def default_team(self) -> SandboxTeam:
         """The first team: the one the app is normally installed into."""
         return self.teams[0]
+
+    @classmethod
+    def from_manifest(cls, manifest: str | Path | dict[str, Any], **overrides: Any) -> SandboxConfig:
+        """A config whose app name, commands, shortcuts and token rotation come from a Slack app manifest."""
+        if not isinstance(manifest, dict):
+            import yaml
+
+            manifest = yaml.safe_load(Path(manifest).read_text(encoding="utf-8")) or {}
+        features = manifest.get("features") or {}
+        settings = manifest.get("settings") or {}
+        values: dict[str, Any] = {}
+        name = (manifest.get("display_information") or {}).get("name")
+        if name:
+            values["app_name"] = name
+        commands = [entry["command"] for entry in features.get("slash_commands") or [] if entry.get("command")]
+        if commands:
+            values["commands"] = commands
+        shortcuts = features.get("shortcuts") or []
+        values["global_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "global"]
+        values["message_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "message"]
+        if "token_rotation_enabled" in settings:
+            values["token_rotation"] = bool(settings["token_rotation_enabled"])
+        known = {item.name for item in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown SandboxConfig fields: {sorted(unknown)}")
+        return cls(**{**values, **overrides})

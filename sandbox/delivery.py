@@ -20,6 +20,8 @@ from sandbox.state import SandboxState, View
 
 logger = logging.getLogger(__name__)
 
+SLACK_ACK_DEADLINE_SECONDS = 3.0
+
 
 def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
     """Slack's request signature: `v0=` + HMAC-SHA256 of `v0:{timestamp}:{body}`."""
@@ -124,6 +126,7 @@ class Delivery:
         except (aiohttp.ClientError, TimeoutError) as error:
             record["error"] = f"dispatch_failed: {type(error).__name__}"
         record["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+        record["late"] = record["elapsed_ms"] > SLACK_ACK_DEADLINE_SECONDS * 1000
         with self.state.lock:
             self.state.deliveries.append(record)
         return record

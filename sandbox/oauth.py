@@ -261,23 +261,28 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
     params = request.query
     if params.get("client_id") != state.config.client_id:
         return _error_page("invalid_client_id", "This link names an app the sandbox does not know.")
-    given, target = _validated_redirect(state, params)
+    _, target = _validated_redirect(state, params)
     if target is None:
         return _error_page("bad_redirect_uri", "The redirect_uri does not match any of the app's redirect URLs.")
     bot_scopes, user_scopes = split_scopes(params.get("scope")), split_scopes(params.get("user_scope"))
+    if not bot_scopes and not user_scopes:
+        return _error_page("invalid_scope", "The link asks for no scopes: give scope, user_scope or both.")
     team_filter = params.get("team")
+    preferred = request.cookies.get("sandbox_user", "")
     with state.lock:
         people = [
             person
             for person in state.users.values()
             if not person.deleted and (not team_filter or person.user.team_id == team_filter)
         ]
+        if not any(person.user.id == preferred for person in people):
+            preferred = people[0].user.id if people else ""
         options = "".join(
             f"<label class='person'><input type='radio' name='user_id' value='{html.escape(person.user.id)}'"
-            f"{' checked' if index == 0 else ''}> <b>{html.escape(person.user.real_name)}</b>"
+            f"{' checked' if person.user.id == preferred else ''}> <b>{html.escape(person.user.real_name)}</b>"
             f" <span class='muted'>@{html.escape(person.user.name)} · {html.escape(state.teams[person.user.team_id].name)}"
             f"{' · admin' if person.user.is_admin else ''}</span></label>"
-            for index, person in enumerate(people)
+            for person in people
         )
     hidden = "".join(
         f"<input type='hidden' name='{name}' value='{html.escape(params.get(name, ''))}'>"
@@ -291,7 +296,6 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
         people=options or "<p class='muted'>No users to pick from.</p>",
         hidden=hidden,
     )
-    del given
     return web.Response(text=body, content_type="text/html")
 
 

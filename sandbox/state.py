@@ -573,6 +573,7 @@ class SandboxState:
                     "trigger_ttl_seconds": self.config.trigger_ttl_seconds,
                     "request_url": self.config.request_url,
                     "install_url": self.install_url(),
+                    "links": self.console_links(),
                     "commands": self.config.commands,
                     "global_shortcuts": self.config.global_shortcuts,
                     "message_shortcuts": self.config.message_shortcuts,
@@ -603,6 +604,14 @@ class SandboxState:
         if url is None and self.config.request_url and self.config.request_url.endswith("/slack/events"):
             url = self.config.request_url[: -len("events")] + "install"
         return url
+
+    def console_links(self) -> dict[str, str]:
+        """Links the console offers (the app's install page by default)."""
+        links = dict(self.config.links)
+        install = self.install_url()
+        if install and not links:
+            links["Add to Slack"] = install
+        return links
 
     def counters(self) -> dict[str, Any]:
         """Calls per Web API method and oauth.v2.access / exchange grants, for tests that count refreshes."""

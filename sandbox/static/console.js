@@ -183,6 +183,7 @@ function renderUsers() {
     select.dataset.key = key;
   }
   if (wanted && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
+  document.cookie = `sandbox_user=${encodeURIComponent(select.value)}; path=/; SameSite=Lax`;
 }
 
 function renderChannels() {
@@ -343,9 +344,19 @@ function render() {
   $("clock").textContent = new Date(snapshot.now * 1000).toLocaleString();
   $("clock-offset").textContent = snapshot.clock_offset ? `(+${formatSeconds(snapshot.clock_offset)})` : "";
   $("socket-state").textContent = snapshot.socket_mode ? "Socket Mode connected" : `HTTP → ${snapshot.config.request_url || "no request URL"}`;
-  const install = $("install-link");
-  install.hidden = !snapshot.config.install_url;
-  if (snapshot.config.install_url) install.href = snapshot.config.install_url;
+  const links = Object.entries(snapshot.config.links || {});
+  const linksKey = JSON.stringify(links);
+  if ($("links").dataset.key !== linksKey) {
+    $("links").replaceChildren(...links.map(([label, href]) => el("a", { href, target: "_blank", rel: "noopener" }, label, " ")));
+    $("links").dataset.key = linksKey;
+  }
+  const commands = snapshot.config.commands || [];
+  $("composer-hint").textContent = commands.length
+    ? `Slash commands run as the selected person: ${commands.join(", ")} (type e.g. ${commands[0]} help).`
+    : "Type /command text to run a slash command as the selected person.";
+  const counters = snapshot.counters;
+  $("counters").textContent = `OAuth grants: ${JSON.stringify(counters.grants)}; failed: ${JSON.stringify(counters.grant_failures)}; ` +
+    `Web API calls: ${Object.values(counters.api_calls).reduce((a, b) => a + b, 0)}`;
   $("shortcut-list").replaceChildren(...snapshot.config.global_shortcuts.map((s) => el("option", { value: s })));
   renderUsers();
   renderChannels();

@@ -30,7 +30,7 @@ def refresh(client: WebClient, sandbox: SandboxServer, refresh_token: str) -> di
 def test_running_sandbox_picks_a_free_port_and_stops() -> None:
     with running_sandbox(SandboxConfig(app_name="Other app")) as first, running_sandbox() as second:
         assert first.port != second.port and first.api_url.endswith("/api/")
-        assert "Other app" in request("GET", f"{first.authorize_url}?client_id={first.config.client_id}").text
+        assert "Other app" in request("GET", f"{first.authorize_url}?client_id={first.config.client_id}&scope=commands").text
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", first.port, timeout=1).request("GET", "/")
 

@@ -244,3 +244,14 @@ def test_exchange_turns_a_long_lived_token_into_a_rotating_one_once(sandbox: San
     refreshed = access(client, sandbox, grant_type="refresh_token", refresh_token=answer["refresh_token"])
     assert refreshed["user_id"] == BOB
     assert sandbox.counters()["grants"]["exchange"] == 1
+
+
+def test_authorize_needs_some_scope_and_preselects_the_console_user(sandbox: SandboxServer) -> None:
+    empty = request("GET", f"{sandbox.authorize_url}?{urlencode(authorize_query(sandbox, scope='', user_scope=''))}")
+    assert empty.status == 400 and "invalid_scope" in empty.text
+    page = request(
+        "GET", f"{sandbox.authorize_url}?{urlencode(authorize_query(sandbox))}", headers={"Cookie": f"sandbox_user={BOB}"}
+    )
+    assert f"value='{BOB}' checked" in page.text and f"value='{ALICE}' checked" not in page.text
+    only_team = request("GET", f"{sandbox.authorize_url}?{urlencode(authorize_query(sandbox, team='T0ELSEWHR2'))}")
+    assert "Dave Elsewhere" in only_team.text and "Alice Admin" not in only_team.text

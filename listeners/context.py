@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from slack_bolt import BoltContext
 
@@ -16,6 +16,7 @@ __all__ = [
     "ConnectionManager",
     "Delegate",
     "Person",
+    "PersonKey",
     "acting_problem",
     "delegate_of",
     "granted_scopes",
@@ -58,6 +59,14 @@ class Delegate(Protocol):
         ...
 
 
+class PersonKey(TypedDict):
+    """Keyword arguments for the token manager's per-person methods."""
+
+    enterprise_id: str | None
+    team_id: str | None
+    user_id: str
+
+
 @dataclass(frozen=True)
 class Person:
     """Whose tokens a request is about, keyed the way the token store keys them."""
@@ -67,7 +76,7 @@ class Person:
     user_id: str
     workspace_id: str | None  # the workspace the request came from, for the connect URL
 
-    def key(self) -> dict[str, str | None]:
+    def key(self) -> PersonKey:
         """Keyword arguments for the token manager's per-person methods."""
         return {"enterprise_id": self.enterprise_id, "team_id": self.team_id, "user_id": self.user_id}
 
@@ -98,7 +107,8 @@ def person_of(context: BoltContext, user_id: str | None = None) -> Person:
 
 def user_client_of(context: BoltContext) -> UserClient | None:
     """The acting person's own client, or None when Delegate cannot act as them."""
-    return context.get("user_client")  # type: ignore[no-any-return]
+    client: UserClient | None = context.get("user_client")
+    return client
 
 
 def granted_scopes(context: BoltContext) -> tuple[str, ...] | None:

@@ -1,0 +1,84 @@
+"""Black box: `python app.py run` (gunicorn, worker processes) against the sandbox, as against slack.com."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.config import SandboxConfig
+from sandbox.testing import running_sandbox
+from settings import Settings
+from stores import generate_key
+from stores.wiring import open_stores
+from tests.e2e.harness import Delegate, fetch, free_port, wait_for
+from tests.e2e.test_commands import ALICE, GENERAL, posted
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_app_py_run_serves_slack_through_gunicorn_workers(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = SandboxConfig(redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events")
+    with running_sandbox(config) as sandbox:
+        env = {
+            **os.environ,
+            "SLACK_CLIENT_ID": config.client_id,
+            "SLACK_CLIENT_SECRET": config.client_secret,
+            "SLACK_SIGNING_SECRET": config.signing_secret,
+            "SLACK_API_URL": sandbox.api_url,
+            "SLACK_AUTHORIZE_URL": sandbox.authorize_url,
+            "SLACK_REDIRECT_URI": f"{base}/slack/oauth_redirect",
+            "TOKEN_ENCRYPTION_KEYS": generate_key(),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+            "PORT": str(port),
+            "LOG_LEVEL": "DEBUG",
+        }
+        log = tmp_path / "server.log"
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                [sys.executable, "app.py", "run", "--workers", "2"], cwd=ROOT, env=env, stdout=output, stderr=output
+            )
+            try:
+                wait_for(lambda: _healthy(base), timeout=30)
+                settings = Settings.from_env(env)
+                stores = open_stores(settings, background_refresh=False)
+                delegate = Delegate(base_url=base, sandbox=sandbox, settings=settings, stores=stores)
+                assert delegate.install(ALICE).status == 200
+                for n in range(4):  # several requests, so more than one worker answers
+                    assert (
+                        sandbox.send_slash_command(ALICE, "/post-as-me", f"from gunicorn {n}", channel_id=GENERAL)["status"]
+                        == 200
+                    )
+                for n in range(4):
+                    [message] = wait_for(lambda n=n: posted(delegate, GENERAL, f"from gunicorn {n}"))
+                    assert message["user"] == ALICE
+                stores.close()
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+        text = log.read_text()
+        assert "Booting worker" in text
+        assert "oauth.v2.access" in text and "Sending a request" in text  # slack_sdk's DEBUG logging was on
+        for secret in (
+            config.client_secret,
+            config.signing_secret,
+            "xoxe.xoxp-1-",
+            "xoxe.xoxb-1-",
+            env["TOKEN_ENCRYPTION_KEYS"],
+        ):
+            assert secret not in text, f"a secret reached the server log: {secret[:12]}..."
+        assert "?code=" not in text
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return fetch(base + "/healthz").status == 200
+    except OSError:
+        return False

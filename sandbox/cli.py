@@ -82,7 +82,7 @@ def serve(
     """Serve slack.com's paths (/api/<method>, /oauth/v2/authorize, Socket Mode) and the console at http://HOST:PORT/."""
     from aiohttp import web
 
-    from sandbox.server import create_app
+    from sandbox.server import RedactedAccessLogger, create_app
 
     settings: dict[str, Any] = {
         "request_url": request_url or None,
@@ -124,4 +124,5 @@ def serve(
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     click.echo(f"Slack sandbox: console {base_url}, Web API {base_url}api/, client id {config.client_id}")
-    web.run_app(create_app(config, base_url=base_url), host=host, port=port, print=None)
+    app = create_app(config, base_url=base_url)
+    web.run_app(app, host=host, port=port, print=None, access_log_class=RedactedAccessLogger)

@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from sandbox import admin, oauth, web_api
 from sandbox.config import SandboxConfig
@@ -137,7 +138,12 @@ class SandboxServer:
         self._app = create_app(self.config, base_url=self.url, state=self.state)
 
         async def serve() -> web.AppRunner:
-            runner = web.AppRunner(self._app, handle_signals=False, access_log=None)  # type: ignore[arg-type]
+            runner = web.AppRunner(
+                self._app,  # type: ignore[arg-type]
+                handle_signals=False,
+                access_log_class=RedactedAccessLogger,
+                access_log=logging.getLogger("sandbox.access"),
+            )
             await runner.setup()
             await web.SockSite(runner, sock).start()
             return runner
@@ -375,3 +381,13 @@ class SandboxServer:
     def send_event(self, event: dict[str, Any], *, team_id: str | None = None) -> dict[str, Any]:
         """Deliver an Events API event (wrapped in Slack's event_callback envelope) and wait for the answer."""
         return self._deliver("event", event=event, team_id=team_id)
+
+
+class RedactedAccessLogger(AbstractAccessLogger):
+    """Access log lines without query strings or response_url keys, so no token reaches the log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.path
+        if path.startswith("/sandbox/response/"):
+            path = "/sandbox/response/…"
+        self.logger.info("%s %s %s %.1f ms", request.method, path, response.status, time * 1000)

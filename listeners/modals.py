@@ -120,7 +120,7 @@ def reply_form(*, channel_id: str, thread_ts: str, author: str | None, text: str
                 "type": "input",
                 "block_id": "message",
                 "label": _plain("Your reply"),
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 4000},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},
             },
             context_line("Delegate posts it in the message's thread as you, with your own token."),
         ],

@@ -45,7 +45,12 @@ _EXPIRY_TAIL = re.compile(r"(?P<head>.*)(?:^|\s)(?P<word>for|until)\s+(?P<value>
 
 
 class UsageError(ValueError):
-    """What the person typed does not fit the command; the message says what does."""
+    """What the person typed does not fit the command; the message (mrkdwn) says what does."""
+
+
+def _shown(text: str) -> str:
+    """The person's own words, quoted back in mrkdwn without turning into mentions or links."""
+    return text.strip()[:60].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -57,10 +62,10 @@ def parse_duration(text: str) -> timedelta:
         minutes = 0
         for amount, unit in _DURATION_PART.findall(value):
             if unit not in _UNITS:
-                raise UsageError(f"`{text.strip()}` is not a duration: use units m, h or d, like `45m` or `1h30m`.")
+                raise UsageError(f"`{_shown(text)}` is not a duration: use units m, h or d, like `45m` or `1h30m`.")
             minutes += int(amount) * _UNITS[unit]
     else:
-        raise UsageError(f"`{text.strip()}` is not a duration: try `45m`, `2h` or `1h30m`.")
+        raise UsageError(f"`{_shown(text)}` is not a duration: try `45m`, `2h` or `1h30m`.")
     if minutes <= 0:
         raise UsageError("The duration must be at least one minute.")
     return timedelta(minutes=minutes)
@@ -78,7 +83,7 @@ def parse_clock(text: str) -> time:
         return time(12, 0)
     if value == "midnight":
         return time(0, 0)
-    raise UsageError(f"`{text.strip()}` is not a time of day: try `17:00` or `5pm`.")
+    raise UsageError(f"`{_shown(text)}` is not a time of day: try `17:00` or `5pm`.")
 
 
 def parse_channel_mention(text: str) -> str | None:
@@ -185,7 +190,7 @@ def parse_status(text: str) -> SetStatus | ClearStatus:
     if first.startswith(":") and (code := parse_emoji(first)):
         emoji, rest = code, remainder.strip()
     elif first.startswith(":") and first.endswith(":") and len(first) > 2:
-        raise UsageError(f"`{first}` is not an emoji code Slack knows the shape of.\n{STATUS_USAGE}")
+        raise UsageError(f"`{_shown(first)}` is not an emoji code Slack knows the shape of.\n{STATUS_USAGE}")
     if not emoji and not rest:
         raise UsageError(f"Give an emoji, a text or both.\n{STATUS_USAGE}")
     if len(rest) > STATUS_TEXT_LIMIT:

@@ -10,7 +10,7 @@ from slack_bolt import Ack, BoltContext, Respond
 from ..connection import connection_blocks, disconnect_button
 from ..context import delegate_of, person_of
 from ..help import help_reply
-from ..replies import Reply, connect_prompt, section, text_reply, unexpected_error_reply
+from ..replies import Reply, connect_prompt, escape, section, text_reply, unexpected_error_reply
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ def subcommand(command: dict[str, Any]) -> str | None:
 def delegate_ack(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     action = subcommand(command)
     if action is None:
-        ack(response_type="ephemeral", **text_reply(f"`/delegate {(command.get('text') or '').strip()}`? {USAGE}"))
+        typed = escape((command.get("text") or "").strip()[:60]).replace("`", "'")
+        ack(response_type="ephemeral", **text_reply(f"`/delegate {typed}`? {USAGE}"))
     elif action == "help":
         ack(response_type="ephemeral", **help_reply())
     elif action == "connect":

@@ -108,3 +108,9 @@ def test_snooze() -> None:
     for bad in ("", "help", "forever", "8d"):
         with pytest.raises(UsageError, match="/snooze-me"):
             parse_snooze(bad)
+
+
+def test_words_quoted_back_cannot_become_mentions() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_duration("<!channel>")
+    assert "<!channel>" not in str(caught.value) and "&lt;!channel&gt;" in str(caught.value)

@@ -128,3 +128,33 @@ def test_a_global_shortcut_opens_its_modal_after_the_ack() -> None:
     assert response.status == 200
     wait_for(lambda: bot.calls)
     assert bot.last("views_open")["view"]["callback_id"] == "set_my_status_modal"
+
+
+def reply_submission(text: str) -> dict[str, Any]:
+    return {
+        "type": "view_submission",
+        "team": {"id": "T1", "domain": "acme"},
+        "user": {"id": "UA", "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "6.6.6",
+        "view": {
+            "id": "V9",
+            "type": "modal",
+            "callback_id": "reply_as_me_modal",
+            "private_metadata": json.dumps({"channel": "C5", "thread_ts": "100.1"}),
+            "state": {"values": {"message": {"value": {"type": "plain_text_input", "value": text}}}},
+        },
+    }
+
+
+def test_a_modal_submission_answers_errors_or_an_update_in_the_ack_then_replies_as_the_person() -> None:
+    user, bot = Recorder("user client", user_id="UA"), Recorder("bot client")
+    app = delegate_app({"UA"}, user, bot, FakeDelegate())
+    bad = app.dispatch(interactive_request(reply_submission("  ")))
+    assert json.loads(bad.body) == {"response_action": "errors", "errors": {"message": "Write a reply."}}
+    good = app.dispatch(interactive_request(reply_submission("On my way")))
+    assert json.loads(good.body)["response_action"] == "update"
+    wait_for(lambda: bot.calls)
+    assert user.calls == [("chat_postMessage", {"channel": "C5", "thread_ts": "100.1", "text": "On my way"})]
+    assert bot.last("views_update")["view_id"] == "V9"

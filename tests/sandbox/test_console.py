@@ -1,10 +1,8 @@
-"""The console and consent page in headless Chromium: a person tries an app without a workspace."""
+"""The console and consent page in headless Chromium (the root conftest's `chromium`): trying an app without a workspace."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,40 +12,12 @@ from slack_sdk import WebClient
 from sandbox.server import SandboxServer
 from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, USER_SCOPES, BoltHarness
 
-CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("CI=true but /usr/bin/chromium is missing: the browser tests must run in CI")
-        pytest.skip("/usr/bin/chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
     page = context.new_page()
     page.set_default_timeout(5000)
     try:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from slack_bolt import Ack, BoltContext
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk.errors import SlackApiError
 
 from stores.errors import MissingScope, TokenError, TokenUnavailable
@@ -15,7 +15,7 @@ from stores.user_client import UserClient
 from .context import acting_problem, delegate_of, person_of, user_client_of
 from .replies import Reply, slack_error_reply, token_problem_reply, unexpected_error_reply
 
-__all__ = ["ack_for_person", "attempt", "ready_client", "problem_reply"]
+__all__ = ["ack_for_person", "attempt", "problem_reply", "ready_client", "tell"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +64,11 @@ def attempt(work: Callable[[], Reply | None], context: BoltContext, *, doing: st
     except Exception:
         logger.exception("could not %s for %s", doing, context.user_id)
         return unexpected_error_reply(doing=doing)
+
+
+def tell(respond: Respond, reply: Reply) -> None:
+    """Answer the person privately through the response_url; a failure to reach it is logged, not raised."""
+    try:
+        respond(response_type="ephemeral", replace_original=False, **reply)
+    except Exception:
+        logger.exception("could not answer through the response_url")

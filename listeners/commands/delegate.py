@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
+from ..acting import tell
 from ..connection import connection_blocks, disconnect_button
 from ..context import delegate_of, person_of
 from ..help import help_reply
@@ -74,4 +75,4 @@ def delegate_callback(command: dict[str, Any], context: BoltContext, respond: Re
     except Exception:
         logger.exception("/delegate %s failed for %s", action, context.user_id)
         reply = unexpected_error_reply(doing="read your connection")
-    respond(response_type="ephemeral", replace_original=False, **reply)
+    tell(respond, reply)

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
-from ..acting import ack_for_person, attempt, ready_client
+from ..acting import ack_for_person, attempt, ready_client, tell
 from ..parsing import UsageError, parse_post
 from ..replies import Reply, text_reply
 
@@ -39,4 +39,4 @@ def post_as_me_callback(command: dict[str, Any], context: BoltContext, respond: 
 
     reply = attempt(post, context, doing=DOING)
     if reply is not None:
-        respond(response_type="ephemeral", replace_original=False, **reply)
+        tell(respond, reply)

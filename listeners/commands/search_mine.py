@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
-from ..acting import ack_for_person, attempt, ready_client
+from ..acting import ack_for_person, attempt, ready_client, tell
 from ..replies import Reply, context_line, escape, section, text_reply
 
 NEEDED = ("search:read",)
@@ -77,4 +77,4 @@ def search_mine_callback(command: dict[str, Any], context: BoltContext, respond:
 
     reply = attempt(search, context, doing=DOING)
     if reply is not None:
-        respond(response_type="ephemeral", replace_original=False, **reply)
+        tell(respond, reply)

@@ -10,7 +10,7 @@ from slack_bolt import Ack, BoltContext, Respond
 
 from stores.user_client import UserClient
 
-from ..acting import ack_for_person, attempt, ready_client
+from ..acting import ack_for_person, attempt, ready_client, tell
 from ..connection import slack_date
 from ..parsing import ClearStatus, SetStatus, StatusExpiry, UsageError, parse_status
 from ..replies import Reply, escape, text_reply
@@ -95,4 +95,4 @@ def set_my_status_callback(command: dict[str, Any], context: BoltContext, respon
 
     reply = attempt(change, context, doing=DOING)
     if reply is not None:
-        respond(response_type="ephemeral", replace_original=False, **reply)
+        tell(respond, reply)

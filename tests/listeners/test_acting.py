@@ -137,3 +137,15 @@ def test_an_unexpected_failure_is_logged_with_its_traceback_and_told_plainly(cap
     assert "something went wrong" in w.respond.last["text"]
     assert "boom" not in str(w.respond.last) and "xoxp" not in str(w.respond.last)
     assert any(record.exc_info and record.levelname == "ERROR" for record in caplog.records)
+
+
+def test_an_unreachable_response_url_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    w = world()
+
+    def unreachable(**_: Any) -> None:
+        raise OSError("connection refused")
+
+    _, (callback,) = COMMANDS["/snooze-me"]
+    callback(command=command("/snooze-me", "10m"), context=w.context, respond=unreachable)
+    assert w.user.methods() == ["dnd_setSnooze"]  # type: ignore[union-attr]
+    assert any(record.exc_info for record in caplog.records)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from sandbox import oauth
 from sandbox.errors import SlackError
@@ -221,7 +222,7 @@ def _json(body: dict[str, Any]) -> web.Response:
 
 
 @web.middleware
-async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def admin_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer admin and console requests that fail with `{"ok": false, "error": ...}`."""
     try:
         return await handler(request)

@@ -196,7 +196,7 @@ class Delivery:
                 for old in reversed(self.state.ephemerals):
                     if old["to_user"] == user_id and old["channel"] == channel_id:
                         old.update({"text": text, "blocks": blocks or [], "via": via, "replaced": True})
-                        return old
+                        return dict(old)
             return self.state.record_ephemeral(
                 team_id=team_id,
                 channel_id=channel_id,

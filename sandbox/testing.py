@@ -33,7 +33,7 @@ def sandbox_fixture(config_factory: Callable[[], SandboxConfig] | None = None, *
     """A pytest fixture yielding a running SandboxServer built from `config_factory()` (default config if None)."""
     import pytest
 
-    @pytest.fixture(scope=scope)  # type: ignore[call-overload, misc]
+    @pytest.fixture(scope=scope)  # type: ignore[call-overload, untyped-decorator]
     def _sandbox() -> Iterator[SandboxServer]:
         with running_sandbox(config_factory() if config_factory else None) as server:
             yield server

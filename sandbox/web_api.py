@@ -63,7 +63,7 @@ class Call:
         if value in (None, ""):
             return default
         try:
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         except (TypeError, ValueError):
             raise SlackError("invalid_arguments") from None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -255,3 +257,22 @@ def test_authorize_needs_some_scope_and_preselects_the_console_user(sandbox: San
     assert f"value='{BOB}' checked" in page.text and f"value='{ALICE}' checked" not in page.text
     only_team = request("GET", f"{sandbox.authorize_url}?{urlencode(authorize_query(sandbox, team='T0ELSEWHR2'))}")
     assert "Dave Elsewhere" in only_team.text and "Alice Admin" not in only_team.text
+
+
+def test_concurrent_refreshes_of_one_token_let_exactly_one_win(sandbox: SandboxServer, installed: dict[str, Any]) -> None:
+    old = installed["authed_user"]["refresh_token"]
+    barrier = threading.Barrier(8)
+
+    def attempt(_: int) -> str:
+        client = WebClient(base_url=sandbox.api_url)
+        barrier.wait()
+        try:
+            return str(access(client, sandbox, grant_type="refresh_token", refresh_token=old)["access_token"])
+        except SlackApiError as error:
+            return str(error.response["error"])
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    winners = [outcome for outcome in outcomes if outcome.startswith("xoxe.xoxp-1-")]
+    assert len(winners) == 1 and outcomes.count("invalid_refresh_token") == 7
+    assert sandbox.counters()["grants"]["refresh_token"] == 1

@@ -33,7 +33,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web import WebClient
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 
 from .errors import (
     MissingScope,
@@ -184,6 +184,7 @@ class TokenManager:
                 ServerErrorRetryHandler(max_retry_count=2),
             ],
         )
+        self._queries = _Queries(store)
         self._locks: dict[TokenKey, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._background = (
@@ -255,29 +256,23 @@ class TokenManager:
 
     def read(self, key: TokenKey) -> Snapshot | None:
         """Read and decrypt the token's row (one indexed read)."""
+        params = {"client_id": self.client_id, "enterprise_id": key.enterprise_id, "team_id": key.team_id}
+        if key.slot is USER:
+            params["user_id"] = key.user_id
         with self.store.engine.connect() as conn:
-            row = conn.execute(select(self._table(key.slot)).where(self._where(key))).first()
+            row = conn.execute(self._queries.one[key.slot.kind], params).first()
         return None if row is None else self._snapshot(key, row)
 
     def read_for_request(self, key: TokenKey) -> tuple[Snapshot | None, Snapshot | None, Any]:
         """The workspace's bot and one person's token in one indexed read: (bot, user, workspace row)."""
-        w, u = self.store.bots, self.store.installations
-        joined = w.outerjoin(
-            u,
-            and_(
-                u.c.client_id == w.c.client_id,
-                u.c.enterprise_id == w.c.enterprise_id,
-                u.c.team_id == w.c.team_id,
-                u.c.user_id == key.user_id,
-            ),
-        )
-        query = (
-            select(*[c.label(f"w_{c.name}") for c in w.c], *[c.label(f"u_{c.name}") for c in u.c])
-            .select_from(joined)
-            .where(self.store._workspace_where(key.enterprise_id, key.team_id))
-        )
+        params = {
+            "client_id": self.client_id,
+            "enterprise_id": key.enterprise_id,
+            "team_id": key.team_id,
+            "user_id": key.user_id,
+        }
         with self.store.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(self._queries.pair, params).first()
         if row is None:
             return None, self.read(key) if key.user_id else None, None
         workspace = _Prefixed(row._mapping, "w_")
@@ -676,6 +671,39 @@ class TokenManager:
                 return False  # someone else is refreshing it now
             fresh = self._refresh_holding_lease(key, current)
             return fresh.refresh_cipher != current.refresh_cipher
+
+
+class _Queries:
+    """The hot-path SELECTs, built once with bound parameters (building them per request costs more than running them)."""
+
+    def __init__(self, store: SQLAlchemyInstallationStore):
+        w, u = store.bots, store.installations
+        same_workspace = [
+            w.c.client_id == bindparam("client_id"),
+            w.c.enterprise_id == bindparam("enterprise_id"),
+            w.c.team_id == bindparam("team_id"),
+        ]
+        same_user = [
+            u.c.client_id == bindparam("client_id"),
+            u.c.enterprise_id == bindparam("enterprise_id"),
+            u.c.team_id == bindparam("team_id"),
+            u.c.user_id == bindparam("user_id"),
+        ]
+        self.one = {"user": select(u).where(*same_user), "bot": select(w).where(*same_workspace)}
+        joined = w.outerjoin(
+            u,
+            and_(
+                u.c.client_id == w.c.client_id,
+                u.c.enterprise_id == w.c.enterprise_id,
+                u.c.team_id == w.c.team_id,
+                u.c.user_id == bindparam("user_id"),
+            ),
+        )
+        self.pair = (
+            select(*[c.label(f"w_{c.name}") for c in w.c], *[c.label(f"u_{c.name}") for c in u.c])
+            .select_from(joined)
+            .where(*same_workspace)
+        )
 
 
 class _Prefixed:

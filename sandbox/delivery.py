@@ -120,11 +120,13 @@ class Delivery:
                     except json.JSONDecodeError:
                         record["body"] = {"text": text} if "json" not in response_type else None
         except NoAck:
-            record["error"] = "no_ack"
+            record["error"] = "operation_timeout"
         except SlackError as error:
             record["error"] = error.error
-        except (aiohttp.ClientError, TimeoutError) as error:
-            record["error"] = f"dispatch_failed: {type(error).__name__}"
+        except TimeoutError:
+            record["error"] = "operation_timeout"
+        except aiohttp.ClientError as error:
+            record["error"], record["detail"] = "dispatch_failed", type(error).__name__
         record["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
         record["late"] = record["elapsed_ms"] > SLACK_ACK_DEADLINE_SECONDS * 1000
         with self.state.lock:

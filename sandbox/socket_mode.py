@@ -51,7 +51,7 @@ class SocketHub:
         issued = self.tickets.pop(ticket, None)
         if issued is None or self.state.now() - issued > TICKET_TTL_SECONDS:
             return web.Response(status=401, text="invalid or expired ticket")
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=True, timeout=2.0)
         await ws.prepare(request)
         self.connections.append(ws)
         self.opened += 1

@@ -240,5 +240,18 @@ def test_revoke_and_deactivate_send_events(sandbox: SandboxServer, bolt_app: Sta
 def test_no_app_listening_is_recorded_not_raised(sandbox: SandboxServer) -> None:
     sandbox.configure(request_url="http://127.0.0.1:9/slack/events")
     record = sandbox.send_slash_command(ALICE, "/delegate", "x")
-    assert record["error"].startswith("dispatch_failed")
+    assert record["error"] == "dispatch_failed" and record["detail"] == "ClientConnectorError"
     assert sandbox.deliveries()[-1]["kind"] == "slash_command"
+
+
+def test_an_app_slower_than_the_deadline_gets_operation_timeout(sandbox: SandboxServer, bolt_app: Start) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.command("/delegate")
+        def delegate_callback(ack: Ack) -> None:
+            time.sleep(0.4)
+            ack()
+
+    bolt_app(setup)
+    sandbox.configure(delivery_timeout_seconds=0.1)
+    record = sandbox.send_slash_command(ALICE, "/delegate", "slow")
+    assert record["error"] == "operation_timeout" and sandbox.ephemerals() == []

@@ -111,3 +111,15 @@ def test_bolt_socket_mode_handler_runs_commands_and_modals(sandbox: SandboxServe
         handler.close()
     assert wait_until(lambda: not sandbox.socket_mode_connected)
     assert json.dumps(sandbox.deliveries())  # records stay JSON-safe
+
+
+def test_an_envelope_without_ack_times_out(sandbox: SandboxServer) -> None:
+    silent = SocketModeClient(app_token=sandbox.config.app_token, web_client=WebClient(base_url=sandbox.api_url))
+    silent.connect()
+    try:
+        assert wait_until(lambda: sandbox.socket_mode_connected)
+        sandbox.configure(delivery_timeout_seconds=0.2)
+        record = sandbox.send_global_shortcut(ALICE, "nobody_listens")
+        assert record["transport"] == "socket_mode" and record["error"] == "operation_timeout"
+    finally:
+        silent.close()

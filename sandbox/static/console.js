@@ -15,7 +15,7 @@ function el(tag, attrs = {}, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (value !== undefined && value !== null) node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
   }
   return node;
@@ -40,6 +40,40 @@ function userName(id) {
 function textOf(value) {
   if (!value) return "";
   return typeof value === "string" ? value : value.text || "";
+}
+
+// Slack's mrkdwn, enough to read: *bold*, _italic_, ~strike~, `code`, <@U…>, <#C…|name>, <url|label>; DOM only, no HTML.
+const MRKDWN = /(`[^`\n]+`|\*[^*\n]+\*|_[^_\n]+_|~[^~\n]+~|<[^>\n]+>)/g;
+function mrkdwn(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of String(text || "").matchAll(MRKDWN)) {
+    fragment.append(text.slice(last, match.index));
+    const token = match[0];
+    const inner = token.slice(1, -1);
+    if (token[0] === "`") fragment.append(el("code", {}, inner));
+    else if (token[0] === "*") fragment.append(el("b", {}, inner));
+    else if (token[0] === "_") fragment.append(el("i", {}, inner));
+    else if (token[0] === "~") fragment.append(el("s", {}, inner));
+    else if (inner.startsWith("@")) fragment.append(el("span", { class: "mention" }, "@" + userName(inner.slice(1).split("|")[0])));
+    else if (inner.startsWith("#")) {
+      const [id, label] = inner.slice(1).split("|");
+      const channel = snapshot && snapshot.channels.find((c) => c.id === id);
+      fragment.append(el("span", { class: "mention" }, "#" + (label || (channel ? channel.name : id))));
+    } else if (inner.startsWith("!")) fragment.append(el("span", { class: "mention" }, "@" + inner.slice(1).split("|")[0]));
+    else {
+      const [href, label] = inner.split("|");
+      fragment.append(/^https?:/.test(href) ? el("a", { href, target: "_blank", rel: "noopener" }, label || href) : token);
+    }
+    last = match.index + token.length;
+  }
+  fragment.append(String(text || "").slice(last));
+  return fragment;
+}
+
+function richText(value) {
+  if (value && typeof value === "object" && value.type === "mrkdwn") return mrkdwn(value.text);
+  return document.createTextNode(textOf(value));
 }
 
 function showResult(result) {
@@ -139,11 +173,11 @@ function renderBlocks(container, blocks, options) {
     const node = el("div", { class: `block block-${block.type}`, "data-block-id": block.block_id || "" });
     if (block.type === "header") node.append(el("h3", {}, textOf(block.text)));
     else if (block.type === "section") {
-      node.append(el("p", {}, textOf(block.text)));
-      (block.fields || []).forEach((f) => node.append(el("p", { class: "muted" }, textOf(f))));
+      if (block.text) node.append(el("p", { class: "mrkdwn" }, richText(block.text)));
+      (block.fields || []).forEach((f) => node.append(el("p", { class: "mrkdwn" }, richText(f))));
       if (block.accessory && block.accessory.type === "button") node.append(button(block, block.accessory, options));
     } else if (block.type === "context") {
-      node.append(el("p", { class: "muted" }, (block.elements || []).map(textOf).join(" ")));
+      node.append(el("p", { class: "muted mrkdwn" }, (block.elements || []).map((e) => [richText(e), " "])));
     } else if (block.type === "divider") node.append(el("hr"));
     else if (block.type === "actions") {
       (block.elements || []).forEach((element) => {
@@ -218,7 +252,7 @@ function renderMessages() {
       el("span", { class: "badge-as muted" }, ephemeral ? "only visible to you" : m.as === "bot" ? "app" : "as user"),
       el("span", { class: "meta" }, `${new Date(Number(m.ts) * 1000).toLocaleTimeString()} via ${m.via}`),
       m.thread_ts ? el("span", { class: "meta" }, "in thread") : null,
-      el("div", { class: "text" }, m.text || ""));
+      m.blocks && m.blocks.length ? null : el("div", { class: "text mrkdwn" }, mrkdwn(m.text)));
     if (m.blocks && m.blocks.length) {
       const blocks = el("div", { class: "blocks" });
       renderBlocks(blocks, m.blocks, {
@@ -308,7 +342,14 @@ function formatSeconds(seconds) {
 
 function renderTokens() {
   const body = $("tokens").tBodies[0];
-  body.replaceChildren(...snapshot.tokens.slice().reverse().map((t) => el("tr", {
+  const seen = new Set();
+  const newestFirst = snapshot.tokens.slice().reverse().filter((t) => {
+    const key = t.user_id + t.kind;
+    const keep = $("show-all-tokens").checked || !seen.has(key);
+    seen.add(key);
+    return keep;
+  });
+  body.replaceChildren(...newestFirst.map((t) => el("tr", {
     "data-user": t.user_id, "data-kind": t.kind, "data-status": t.status,
   },
   el("td", {}, userName(t.user_id)), el("td", {}, t.kind), el("td", {}, el("code", {}, t.token)),
@@ -386,6 +427,7 @@ $("user-select").addEventListener("change", () => {
   render();
 });
 $("channel-select").addEventListener("change", () => { shownMessagesKey = ""; render(); });
+$("show-all-tokens").addEventListener("change", () => render());
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("composer-input").value.trim();

@@ -107,3 +107,12 @@ def test_console_runs_a_command_fills_a_modal_and_manages_tokens(
     page.click(f"#people button[data-action='revoke'][data-user='{BOB}']")
     page.wait_for_selector(f"#tokens tr[data-user='{BOB}'][data-status='revoked']")
     assert [token["status"] for token in sandbox.tokens(BOB)] == ["revoked"]
+
+
+def test_console_renders_mrkdwn_as_text_never_as_html(sandbox: SandboxServer, page: Any) -> None:
+    sandbox.say(BOB, "C0GENERAL1", "<img src=x onerror=alert(1)> *bold* and `code` for <@U0ALICE001>")
+    page.goto(sandbox.url)
+    item = page.wait_for_selector("#messages li.message:has-text('bold')")
+    assert item.query_selector("img") is None
+    assert item.query_selector("b").text_content() == "bold" and item.query_selector("code").text_content() == "code"
+    assert "@Alice Admin" in item.text_content() and "Bob Builder" in item.text_content()

@@ -22,6 +22,7 @@ CONFIG_KNOBS = {
     "code_ttl_seconds": float,
     "delivery_timeout_seconds": float,
     "request_url": str,
+    "event_retry_delays": list,
 }
 FAULT_FIELDS = {"method", "latency_ms", "status", "retry_after", "error", "drop_after_action", "times"}
 
@@ -112,6 +113,8 @@ def configure(runtime: Runtime, changes: dict[str, Any]) -> dict[str, Any]:
             kind = CONFIG_KNOBS[name]
             if value is None and name == "request_url":
                 setattr(runtime.config, name, None)
+            elif kind is list:
+                setattr(runtime.config, name, [float(item) for item in value])
             elif kind is bool and isinstance(value, str):
                 setattr(runtime.config, name, value.lower() in ("1", "true", "yes", "on"))
             else:
@@ -193,6 +196,8 @@ async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str
                 channel_id=args.get("channel_id"),
                 message_ts=args.get("message_ts"),
             )
+        elif kind == "app_home_opened":
+            record = await delivery.app_home_opened(args["user_id"])
         elif kind == "event":
             record = await delivery.event(args.get("team_id") or runtime.config.default_team.id, args["event"])
         else:

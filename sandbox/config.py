@@ -86,6 +86,8 @@ class SandboxConfig:
     code_ttl_seconds: float = 600.0
     trigger_ttl_seconds: float = 30.0
     delivery_timeout_seconds: float = 10.0
+    event_retry_delays: list[float] = field(default_factory=list)
+    bot_events: list[str] | None = None
     bot_user_id: str = "U0DELEGATB"
     bot_id: str = "B0DELEGATB"
     teams: list[SandboxTeam] = field(default_factory=_default_teams)
@@ -119,6 +121,9 @@ class SandboxConfig:
         shortcuts = features.get("shortcuts") or []
         values["global_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "global"]
         values["message_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "message"]
+        events = (settings.get("event_subscriptions") or {}).get("bot_events")
+        if events is not None:
+            values["bot_events"] = list(events)
         if "token_rotation_enabled" in settings:
             values["token_rotation"] = bool(settings["token_rotation_enabled"])
         known = {item.name for item in fields(cls)}

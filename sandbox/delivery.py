@@ -65,7 +65,7 @@ class Delivery:
 
     # ----- transport -----
 
-    async def _post(self, body: bytes, content_type: str) -> tuple[int, str, str]:
+    async def _post(self, body: bytes, content_type: str, retry: tuple[int, str]) -> tuple[int, str, str]:
         url = self.state.config.request_url
         if not url:
             raise SlackError("no_request_url")
@@ -77,12 +77,21 @@ class Delivery:
             "X-Slack-Signature": sign(self.state.config.signing_secret, timestamp, body),
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
+        if retry[0]:
+            headers.update({"X-Slack-Retry-Num": str(retry[0]), "X-Slack-Retry-Reason": retry[1]})
         timeout = aiohttp.ClientTimeout(total=self.state.config.delivery_timeout_seconds)
         async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
             return response.status, await response.text(), response.headers.get("Content-Type", "")
 
     async def _send(
-        self, kind: str, envelope_type: str, payload: dict[str, Any], *, form: bool, accepts_response_payload: bool
+        self,
+        kind: str,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        form: bool,
+        accepts_response_payload: bool,
+        retry: tuple[int, str] = (0, ""),
     ) -> dict[str, Any]:
         """Deliver a payload by Socket Mode (when connected) or HTTP; returns a record of what happened."""
         record: dict[str, Any] = {
@@ -102,6 +111,7 @@ class Delivery:
                     payload,
                     accepts_response_payload=accepts_response_payload,
                     timeout=self.state.config.delivery_timeout_seconds,
+                    retry=retry,
                 )
                 record["status"] = 200
             else:
@@ -110,7 +120,7 @@ class Delivery:
                     body, content_type = urlencode(fields).encode(), "application/x-www-form-urlencoded"
                 else:
                     body, content_type = json.dumps(payload).encode(), "application/json"
-                status, text, response_type = await self._post(body, content_type)
+                status, text, response_type = await self._post(body, content_type, retry)
                 record["status"] = status
                 if status != 200:
                     record["error"] = "http_service_error"
@@ -428,9 +438,26 @@ class Delivery:
     # ----- events -----
 
     async def event(self, team_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Deliver one Events API event_callback for a team."""
+        """Deliver one Events API event_callback for a team, retrying as configured (X-Slack-Retry-Num)."""
         now = self.state.now()
         event = {**event, "event_ts": event.get("event_ts", f"{now:.6f}")}
+        kind = f"event:{event.get('type')}"
+        subscribed = self.state.config.bot_events
+        if subscribed is not None and event.get("type") not in subscribed:
+            record = {
+                "id": self.state.new_id("D", 8),
+                "kind": kind,
+                "at": now,
+                "transport": "none",
+                "status": None,
+                "body": None,
+                "error": "not_subscribed",
+                "elapsed_ms": 0,
+                "late": False,
+            }
+            with self.state.lock:
+                self.state.deliveries.append(record)
+            return record
         envelope = {
             "token": self.state.config.verification_token,
             "team_id": team_id,
@@ -450,11 +477,28 @@ class Delivery:
             ],
             "is_ext_shared_channel": False,
         }
-        record = await self._send(
-            f"event:{event.get('type')}", "events_api", envelope, form=False, accepts_response_payload=False
-        )
-        record["event_id"] = envelope["event_id"]
+        retry: tuple[int, str] = (0, "")
+        for attempt, delay in enumerate([0.0, *self.state.config.event_retry_delays]):
+            if delay:
+                await asyncio.sleep(delay)
+            record = await self._send(kind, "events_api", envelope, form=False, accepts_response_payload=False, retry=retry)
+            record.update({"event_id": envelope["event_id"], "retry_attempt": attempt})
+            if record["error"] is None:
+                break
+            reason = {"operation_timeout": "http_timeout", "dispatch_failed": "connection_failed"}
+            retry = (attempt + 1, reason.get(record["error"], "http_error"))
         return record
+
+    async def app_home_opened(self, user_id: str) -> dict[str, Any]:
+        """The person opens the app's Home tab: app_home_opened, with the published view if there is one."""
+        user, team = self._person(user_id)
+        channel = self.state.channel(team["id"], user_id)
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": channel.id, "tab": "home"}
+        with self.state.lock:
+            home = next((v for v in self.state.views.values() if v.user_id == user_id and v.type == "home"), None)
+            if home is not None:
+                event["view"] = home.to_payload(self.state.config.app_id)
+        return await self.event(team["id"], event)
 
     def flush_events(self) -> None:
         """Start delivering every queued event in the background (call on the server's loop)."""

@@ -378,6 +378,10 @@ class SandboxServer:
             message_ts=message_ts,
         )
 
+    def send_app_home_opened(self, user_id: str) -> dict[str, Any]:
+        """The person opens the app's Home tab (app_home_opened, with the published view if any)."""
+        return self._deliver("app_home_opened", user_id=user_id)
+
     def send_event(self, event: dict[str, Any], *, team_id: str | None = None) -> dict[str, Any]:
         """Deliver an Events API event (wrapped in Slack's event_callback envelope) and wait for the answer."""
         return self._deliver("event", event=event, team_id=team_id)

@@ -86,7 +86,13 @@ class SocketHub:
             waiter.set_result(payload if isinstance(payload, dict) else None)
 
     async def send_envelope(
-        self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool, timeout: float
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool,
+        timeout: float,
+        retry: tuple[int, str] = (0, ""),
     ) -> dict[str, Any] | None:
         """Send an envelope to one open connection and wait for its ack; returns the ack's payload."""
         live = [ws for ws in self.connections if not ws.closed]
@@ -101,7 +107,7 @@ class SocketHub:
             "accepts_response_payload": accepts_response_payload,
         }
         if kind == "events_api":
-            envelope.update({"retry_attempt": 0, "retry_reason": ""})
+            envelope.update({"retry_attempt": retry[0], "retry_reason": retry[1]})
         waiter: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self.waiters[envelope_id] = waiter
         try:

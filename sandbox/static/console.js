@@ -428,6 +428,7 @@ $("user-select").addEventListener("change", () => {
 });
 $("channel-select").addEventListener("change", () => { shownMessagesKey = ""; render(); });
 $("show-all-tokens").addEventListener("change", () => render());
+$("open-home").addEventListener("click", () => post("/deliver/app_home_opened", { user_id: currentUser() }).then(showResult));
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("composer-input").value.trim();

@@ -57,7 +57,7 @@ def wait_until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.01)
 
 
-class _QuietHandler(WSGIRequestHandler):
+class QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
@@ -87,7 +87,7 @@ def bolt_app(sandbox: SandboxServer, bot_token: str) -> Iterator[Callable[[Calla
             client=WebClient(base_url=sandbox.api_url, token=bot_token),
         )
         handler = SlackRequestHandler(app)
-        server = make_server("127.0.0.1", 0, handler, handler_class=_QuietHandler)
+        server = make_server("127.0.0.1", 0, handler, handler_class=QuietHandler)
         harness = BoltHarness(app=app, url=f"http://127.0.0.1:{server.server_port}/slack/events")
         setup(harness)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from wsgiref.simple_server import make_server
 
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
@@ -14,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from sandbox.delivery import sign
 from sandbox.server import SandboxServer
-from tests.sandbox.conftest import ALICE, BOB, GENERAL, BoltHarness, wait_until
+from tests.sandbox.conftest import ALICE, BOB, GENERAL, BoltHarness, QuietHandler, wait_until
 
 Start = Callable[[Callable[[BoltHarness], None]], BoltHarness]
 
@@ -255,3 +258,50 @@ def test_an_app_slower_than_the_deadline_gets_operation_timeout(sandbox: Sandbox
     sandbox.configure(delivery_timeout_seconds=0.1)
     record = sandbox.send_slash_command(ALICE, "/delegate", "slow")
     assert record["error"] == "operation_timeout" and sandbox.ephemerals() == []
+
+
+def test_failed_events_are_retried_with_slacks_headers(sandbox: SandboxServer) -> None:
+    seen: list[tuple[str | None, str | None, str]] = []
+
+    def flaky_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        seen.append((environ.get("HTTP_X_SLACK_RETRY_NUM"), environ.get("HTTP_X_SLACK_RETRY_REASON"), body["event_id"]))
+        start_response("500 Internal Server Error" if len(seen) == 1 else "200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    server = make_server("127.0.0.1", 0, flaky_app, handler_class=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        sandbox.configure(request_url=f"http://127.0.0.1:{server.server_port}/slack/events", event_retry_delays=[0.05, 0.05])
+        record = sandbox.send_event({"type": "app_home_opened", "user": BOB})
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    assert record["status"] == 200 and record["retry_attempt"] == 1
+    assert [(num, reason) for num, reason, _ in seen] == [(None, None), ("1", "http_error")]
+    assert seen[0][2] == seen[1][2]
+
+
+def test_app_home_opened_carries_the_published_view(sandbox: SandboxServer, bolt_app: Start, bot_token: str) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.event("app_home_opened")
+        def app_home_opened_callback(event: dict[str, Any]) -> None:
+            harness.record(event)
+
+    harness = bolt_app(setup)
+    home = {"type": "home", "blocks": []}
+    view = WebClient(base_url=sandbox.api_url, token=bot_token).views_publish(user_id=BOB, view=home)["view"]
+    assert sandbox.send_app_home_opened(BOB)["status"] == 200
+    [event] = wait_until(lambda: harness.seen)
+    assert event["user"] == BOB and event["tab"] == "home" and event["view"]["id"] == view["id"]
+    assert event["channel"].startswith("D")
+
+
+def test_unsubscribed_events_are_not_sent(sandbox: SandboxServer, bolt_app: Start) -> None:
+    harness = bolt_app(lambda harness: None)
+    sandbox.config.bot_events = ["app_uninstalled"]
+    record = sandbox.send_event({"type": "app_home_opened", "user": BOB})
+    assert record["error"] == "not_subscribed" and record["transport"] == "none"
+    assert harness.seen == []

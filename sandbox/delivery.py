@@ -444,7 +444,7 @@ class Delivery:
         kind = f"event:{event.get('type')}"
         subscribed = self.state.config.bot_events
         if subscribed is not None and event.get("type") not in subscribed:
-            record = {
+            record: dict[str, Any] = {
                 "id": self.state.new_id("D", 8),
                 "kind": kind,
                 "at": now,

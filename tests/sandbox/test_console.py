@@ -116,3 +116,64 @@ def test_console_renders_mrkdwn_as_text_never_as_html(sandbox: SandboxServer, pa
     assert item.query_selector("img") is None
     assert item.query_selector("b").text_content() == "bold" and item.query_selector("code").text_content() == "code"
     assert "@Alice Admin" in item.text_content() and "Bob Builder" in item.text_content()
+
+
+def test_console_runs_shortcuts_and_selects(sandbox: SandboxServer, bolt_app: Any, page: Any) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.shortcut("set_status")
+        def set_status_callback(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
+            ack()
+            options = [
+                {"text": {"type": "plain_text", "text": label}, "value": label.lower()} for label in ("Lunch", "Away")
+            ]
+            client.views_open(
+                trigger_id=shortcut["trigger_id"],
+                view={
+                    "type": "modal",
+                    "callback_id": "pick",
+                    "title": {"type": "plain_text", "text": "Pick"},
+                    "submit": {"type": "plain_text", "text": "Go"},
+                    "blocks": [
+                        {
+                            "type": "input",
+                            "block_id": "kind",
+                            "label": {"type": "plain_text", "text": "Kind"},
+                            "element": {"type": "static_select", "action_id": "choice", "options": options},
+                        }
+                    ],
+                },
+            )
+
+        @harness.app.view("pick")
+        def pick_callback(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
+            harness.record({"picked": view["state"]["values"]["kind"]["choice"]["selected_option"]["value"]})
+            ack()
+
+        @harness.app.shortcut("reply_as_me")
+        def reply_as_me_callback(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
+            ack()
+            client.chat_postMessage(
+                channel=shortcut["channel"]["id"],
+                thread_ts=shortcut["message_ts"],
+                text=f"replying to {shortcut['message']['text']}",
+            )
+
+    harness = bolt_app(setup)
+    sandbox.config.global_shortcuts = ["set_status"]
+    sandbox.config.message_shortcuts = ["reply_as_me"]
+    page.goto(sandbox.url)
+    page.select_option("#user-select", BOB)
+    page.fill("#shortcut-input", "set_status")
+    page.click("#run-shortcut")
+    page.wait_for_selector("#modal-backdrop:not([hidden])")
+    page.select_option("#kind--choice", label="Away")
+    page.click("#modal-submit")
+    page.wait_for_selector("#modal-backdrop", state="hidden")
+    assert harness.seen == [{"picked": "away"}]
+
+    page.fill("#composer-input", "the original")
+    page.press("#composer-input", "Enter")
+    original = page.wait_for_selector("#messages li.message:has-text('the original')")
+    original.query_selector("button.message-shortcut").click()
+    reply = page.wait_for_selector("#messages li.message:has-text('replying to the original')")
+    assert "in thread" in reply.text_content()

@@ -23,6 +23,7 @@ CONFIG_KNOBS = {
     "delivery_timeout_seconds": float,
     "request_url": str,
     "event_retry_delays": list,
+    "rate_limits": dict,
 }
 FAULT_FIELDS = {"method", "latency_ms", "status", "retry_after", "error", "drop_after_action", "times"}
 
@@ -113,6 +114,8 @@ def configure(runtime: Runtime, changes: dict[str, Any]) -> dict[str, Any]:
             kind = CONFIG_KNOBS[name]
             if value is None and name == "request_url":
                 setattr(runtime.config, name, None)
+            elif kind is dict:
+                setattr(runtime.config, name, {str(method): int(limit) for method, limit in value.items()})
             elif kind is list:
                 setattr(runtime.config, name, [float(item) for item in value])
             elif kind is bool and isinstance(value, str):

@@ -58,6 +58,13 @@ def sandbox_command() -> None:
 @click.option(
     "--refresh-grace", type=float, default=0.0, show_default=True, help="Seconds a used refresh token keeps working."
 )
+@click.option(
+    "--rate-limit",
+    "rate_limits",
+    multiple=True,
+    metavar="METHOD=N",
+    help="Answer 429 past N calls a minute to METHOD, e.g. oauth.v2.access=600 (repeatable).",
+)
 @click.option("--invalid-grant", is_flag=True, help="Answer invalid_grant instead of invalid_refresh_token.")
 @click.option("--print-config", is_flag=True, help="Print the effective settings (secrets hidden) and exit.")
 def serve(
@@ -76,6 +83,7 @@ def serve(
     rotation: bool | None,
     expires_in: int,
     refresh_grace: float,
+    rate_limits: tuple[str, ...],
     invalid_grant: bool,
     print_config: bool,
 ) -> None:
@@ -104,6 +112,13 @@ def serve(
         settings["commands"] = list(commands)
     if invalid_grant:
         settings["refresh_error_name"] = "invalid_grant"
+    if rate_limits:
+        try:
+            settings["rate_limits"] = {
+                method: int(limit) for method, _, limit in (item.partition("=") for item in rate_limits)
+            }
+        except ValueError:
+            raise click.BadParameter("use METHOD=N, e.g. oauth.v2.access=600", param_hint="--rate-limit") from None
     config = SandboxConfig.from_manifest(manifest, **settings) if manifest else SandboxConfig(**settings)
     base_url = public_url or f"http://{host}:{port}/"
     if print_config:
@@ -117,6 +132,7 @@ def serve(
             "token_rotation": config.token_rotation,
             "expires_in": config.expires_in,
             "commands": config.commands,
+            "rate_limits": config.rate_limits,
             "global_shortcuts": config.global_shortcuts,
             "message_shortcuts": config.message_shortcuts,
         }

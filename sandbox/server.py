@@ -37,6 +37,9 @@ async def api_method(request: web.Request) -> web.StreamResponse:
         state.api_calls[name] += 1
     if early is not None:
         return early
+    wait = state.rate_limited(name)
+    if wait is not None:
+        return web_api.json_answer({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(wait)})
     status, headers = 200, None
     try:
         if name == "apps.connections.open":

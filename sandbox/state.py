@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -204,6 +206,7 @@ class SandboxState:
         self.response_urls: dict[str, dict[str, Any]] = {}
         self.pending_events: list[tuple[str, dict[str, Any]]] = []
         self._ts_counter = 0
+        self._call_times: dict[str, deque[float]] = {}
 
     # ----- identities -----
 
@@ -555,6 +558,21 @@ class SandboxState:
                     return fault
             return None
 
+    def rate_limited(self, method: str) -> int | None:
+        """Seconds to wait if `method` is over its configured calls-per-minute (real time, app-wide), else None."""
+        with self.lock:
+            limit = self.config.rate_limits.get(method)
+            if not limit:
+                return None
+            now = time.monotonic()
+            calls = self._call_times.setdefault(method, deque())
+            while calls and now - calls[0] >= 60:
+                calls.popleft()
+            if len(calls) >= limit:
+                return max(1, math.ceil(60 - (now - calls[0])))
+            calls.append(now)
+            return None
+
     # ----- snapshot -----
 
     def snapshot(self) -> dict[str, Any]:
@@ -571,6 +589,7 @@ class SandboxState:
                     "refresh_grace_seconds": self.config.refresh_grace_seconds,
                     "refresh_error_name": self.config.refresh_error_name,
                     "trigger_ttl_seconds": self.config.trigger_ttl_seconds,
+                    "rate_limits": dict(self.config.rate_limits),
                     "request_url": self.config.request_url,
                     "install_url": self.install_url(),
                     "links": self.console_links(),

@@ -172,3 +172,14 @@ def test_no_token_values_in_dumps_or_reprs(sandbox: SandboxServer, installed: di
     dumps += "".join(repr(token) for token in sandbox.state.tokens.values())
     assert not any(value in dumps for value in secret_values)
     assert redact(installed["access_token"]).startswith("xoxe.xoxb-1-…")
+
+
+def test_rate_limits_per_method(sandbox: SandboxServer, user_token: str) -> None:
+    sandbox.configure(rate_limits={"auth.test": 2})
+    client = WebClient(base_url=sandbox.api_url, retry_handlers=[])
+    client.auth_test(token=user_token)
+    client.auth_test(token=user_token)
+    with pytest.raises(SlackApiError) as raised:
+        client.auth_test(token=user_token)
+    assert raised.value.response.status_code == 429 and 1 <= int(raised.value.response.headers["Retry-After"]) <= 60
+    assert client.users_profile_get(token=user_token)["ok"] is True

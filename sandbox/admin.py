@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -151,8 +152,6 @@ def approve(
         user_scopes=oauth.split_scopes(user_scope),
         redirect_uri=redirect_uri,
     )
-    from urllib.parse import urlencode
-
     separator = "&" if "?" in target else "?"
     return {"ok": True, "code": code, "redirect_url": f"{target}{separator}{urlencode({'code': code, 'state': state})}"}
 
@@ -210,7 +209,7 @@ async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str
     return {"ok": True, **record}
 
 
-# ----- HTTP -----
+# ----- HTTP: thin handlers over the operations above; add_routes() is the table of endpoints -----
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

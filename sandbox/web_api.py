@@ -94,6 +94,7 @@ def _check_access(method: Method, token: Token) -> None:
 
 
 def auth_test(call: Call) -> dict[str, Any]:
+    """auth.test: who the token belongs to."""
     token = call.caller
     team = call.state.team(token.team_id)
     name = call.state.user_json(token.user_id)["name"]
@@ -113,6 +114,7 @@ def auth_test(call: Call) -> dict[str, Any]:
 
 
 def auth_revoke(call: Call) -> dict[str, Any]:
+    """auth.revoke: kill the token and its refresh token (not with `test`), and tell the app."""
     if call.params.get("test") in ("1", "true", True, 1):
         return {"ok": True, "revoked": False}
     token = call.caller
@@ -134,6 +136,7 @@ def _author(call: Call) -> tuple[str, str | None]:
 
 
 def post_message(call: Call) -> dict[str, Any]:
+    """chat.postMessage: as the person with a user token, as the app with a bot token."""
     token = call.caller
     channel = call.state.channel(token.team_id, call.text("channel")) if call.text("channel") else None
     if channel is None:
@@ -158,6 +161,7 @@ def post_message(call: Call) -> dict[str, Any]:
 
 
 def post_ephemeral(call: Call) -> dict[str, Any]:
+    """chat.postEphemeral: a message only `user` sees."""
     token = call.caller
     channel = call.state.channel(token.team_id, call.text("channel")) if call.text("channel") else None
     if channel is None:
@@ -184,6 +188,7 @@ def post_ephemeral(call: Call) -> dict[str, Any]:
 
 
 def users_info(call: Call) -> dict[str, Any]:
+    """users.info: a user of the token's team."""
     user_id = call.text("user")
     if user_id != call.state.config.bot_user_id:
         person = call.state.user(user_id)
@@ -193,6 +198,7 @@ def users_info(call: Call) -> dict[str, Any]:
 
 
 def profile_get(call: Call) -> dict[str, Any]:
+    """users.profile.get: the caller's (or `user`'s) profile."""
     user_id = call.text("user") or call.caller.user_id
     if user_id == call.state.config.bot_user_id:
         return {"ok": True, "profile": call.state.user_json(user_id)["profile"]}
@@ -206,6 +212,7 @@ EDITABLE_PROFILE_FIELDS = {"status_text", "status_emoji", "status_expiration", "
 
 
 def profile_set(call: Call) -> dict[str, Any]:
+    """users.profile.set: `profile` (JSON) or `name`/`value`; only admins may set someone else's."""
     token = call.caller
     user_id = call.text("user") or token.user_id
     person = call.state.user(user_id)
@@ -238,6 +245,7 @@ def _dnd_window(now: float) -> tuple[int, int]:
 
 
 def set_snooze(call: Call) -> dict[str, Any]:
+    """dnd.setSnooze: snooze notifications for `num_minutes`."""
     minutes = call.integer("num_minutes", 0)
     if minutes <= 0:
         raise SlackError("invalid_arguments")
@@ -254,6 +262,7 @@ def set_snooze(call: Call) -> dict[str, Any]:
 
 
 def end_snooze(call: Call) -> dict[str, Any]:
+    """dnd.endSnooze: end the current snooze."""
     now = call.state.now()
     person = call.state.user(call.caller.user_id)
     if person.snooze_endtime is None or person.snooze_endtime <= now:
@@ -264,6 +273,7 @@ def end_snooze(call: Call) -> dict[str, Any]:
 
 
 def dnd_info(call: Call) -> dict[str, Any]:
+    """dnd.info: Do Not Disturb and snooze state."""
     now = call.state.now()
     person = call.state.user(call.text("user") or call.caller.user_id)
     start, end = _dnd_window(now)
@@ -299,6 +309,7 @@ def _matches(message: dict[str, Any], terms: list[str], state: SandboxState) -> 
 
 
 def search_messages(call: Call) -> dict[str, Any]:
+    """search.messages: the team's messages containing every term, newest first, paginated."""
     query = call.text("query").strip()
     if not query:
         raise SlackError("no_query")
@@ -380,6 +391,7 @@ def _open_modals(state: SandboxState, user_id: str) -> list[View]:
 
 
 def views_open(call: Call) -> dict[str, Any]:
+    """views.open: open a modal for the person whose trigger_id this is."""
     definition = _view_definition(call, ("modal",))
     team_id, user_id = call.state.use_trigger(call.text("trigger_id"))
     for stale in _open_modals(call.state, user_id):
@@ -399,6 +411,7 @@ def views_open(call: Call) -> dict[str, Any]:
 
 
 def views_push(call: Call) -> dict[str, Any]:
+    """views.push: push a modal onto the open stack (at most 3)."""
     definition = _view_definition(call, ("modal",))
     team_id, user_id = call.state.use_trigger(call.text("trigger_id"))
     stack = _open_modals(call.state, user_id)
@@ -423,6 +436,7 @@ def views_push(call: Call) -> dict[str, Any]:
 
 
 def views_update(call: Call) -> dict[str, Any]:
+    """views.update: replace a view by `view_id` or `external_id`, checking `hash` when given."""
     definition = _view_definition(call, ("modal", "home"))
     view_id, external_id = call.text("view_id"), call.text("external_id")
     if not view_id and not external_id:
@@ -445,6 +459,7 @@ def views_update(call: Call) -> dict[str, Any]:
 
 
 def views_publish(call: Call) -> dict[str, Any]:
+    """views.publish: create or replace a person's App Home view."""
     definition = _view_definition(call, ("home",))
     user_id = call.text("user_id")
     person = call.state.user(user_id)
@@ -494,6 +509,7 @@ def _channel_json(state: SandboxState, channel_id: str) -> dict[str, Any]:
 
 
 def conversations_list(call: Call) -> dict[str, Any]:
+    """conversations.list: the team's public channels."""
     state = call.state
     channels = [
         _channel_json(state, channel.id)
@@ -504,6 +520,7 @@ def conversations_list(call: Call) -> dict[str, Any]:
 
 
 def conversations_history(call: Call) -> dict[str, Any]:
+    """conversations.history: a channel's messages, newest first."""
     channel = call.state.channel(call.caller.team_id, call.text("channel"))
     limit = max(1, min(call.integer("limit", 100), 1000))
     found = [message for message in reversed(call.state.messages) if message["channel"] == channel.id]
@@ -520,6 +537,7 @@ def conversations_history(call: Call) -> dict[str, Any]:
 
 
 def api_test(call: Call) -> dict[str, Any]:
+    """api.test: echo the arguments (or the `error` asked for)."""
     args = {key: value for key, value in call.params.items() if key != "token"}
     if "error" in args:
         raise SlackError(str(args["error"]), args=args)
@@ -527,14 +545,17 @@ def api_test(call: Call) -> dict[str, Any]:
 
 
 def oauth_access(call: Call) -> dict[str, Any]:
+    """oauth.v2.access: see sandbox.oauth.access."""
     return oauth.access(call.state, {key: call.text(key) for key in call.params}, call.authorization)
 
 
 def oauth_exchange(call: Call) -> dict[str, Any]:
+    """oauth.v2.exchange: see sandbox.oauth.exchange."""
     return oauth.exchange(call.state, {key: call.text(key) for key in call.params}, call.authorization)
 
 
 def connections_open(call: Call) -> dict[str, Any]:
+    """apps.connections.open: answered by server.api_method, which knows the Socket Mode hub."""
     raise AssertionError("served by the socket mode hub")  # pragma: no cover - dispatched in server.py
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sandbox.cli import sandbox_command
@@ -69,3 +70,12 @@ def test_config_from_manifest() -> None:
         assert state["config"]["links"] == {"Add to Slack": "http://127.0.0.1:3000/slack/install"}
         assert request("GET", sandbox.url).headers["Content-Type"].startswith("text/html")
         assert request("GET", f"{sandbox.url}sandbox/static/console.js").status == 200
+
+
+def test_the_projects_manifest_configures_the_console() -> None:
+    manifest = Path(__file__).resolve().parents[2] / "manifest.yml"
+    if not manifest.exists():
+        pytest.skip("no manifest.yml at the repository root")
+    config = SandboxConfig.from_manifest(manifest)
+    assert config.commands and all(command.startswith("/") for command in config.commands)
+    assert config.bot_events is not None and "tokens_revoked" in config.bot_events

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from sandbox.server import SandboxServer
-from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, DAVE, USER_SCOPES
+from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, CAROL, DAVE, USER_SCOPES
 from tests.sandbox.httputil import request
 
 REDIRECT = "http://127.0.0.1:3000/slack/oauth_redirect"
@@ -276,3 +276,14 @@ def test_concurrent_refreshes_of_one_token_let_exactly_one_win(sandbox: SandboxS
     winners = [outcome for outcome in outcomes if outcome.startswith("xoxe.xoxp-1-")]
     assert len(winners) == 1 and outcomes.count("invalid_refresh_token") == 7
     assert sandbox.counters()["grants"]["refresh_token"] == 1
+
+
+def test_approve_helper_and_direct_install(sandbox: SandboxServer, client: WebClient) -> None:
+    redirect = sandbox.approve(CAROL, scope="commands", user_scope="chat:write", redirect_uri=REDIRECT, state="xyz")
+    query = parse_qs(urlsplit(redirect).query)
+    assert redirect.startswith(REDIRECT + "?") and query["state"] == ["xyz"]
+    answer = access(client, sandbox, code=query["code"][0], redirect_uri=REDIRECT)
+    assert answer["authed_user"]["id"] == CAROL and sandbox.counters()["grants"] == {"authorization_code": 1}
+    with pytest.raises(Exception, match="bad_redirect_uri"):
+        sandbox.approve(CAROL, scope="commands", redirect_uri="http://evil.example/cb")
+    assert sandbox.install(CAROL, user_scope="search:read")["authed_user"]["scope"] == "search:read"

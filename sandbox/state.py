@@ -372,7 +372,8 @@ class SandboxState:
     def expire_user_tokens(self, user_id: str, kind: str | None = None) -> int:
         """Make every unexpired rotating token of a user expire now; returns how many."""
         with self.lock:
-            self.user(user_id) if user_id != self.config.bot_user_id else None
+            if user_id != self.config.bot_user_id:
+                self.user(user_id)
             now = self.now()
             count = 0
             for token in self.user_tokens(user_id):

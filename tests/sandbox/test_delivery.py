@@ -305,3 +305,15 @@ def test_unsubscribed_events_are_not_sent(sandbox: SandboxServer, bolt_app: Star
     record = sandbox.send_event({"type": "app_home_opened", "user": BOB})
     assert record["error"] == "not_subscribed" and record["transport"] == "none"
     assert harness.seen == []
+
+
+def test_signatures_use_real_time_even_after_the_clock_moves(sandbox: SandboxServer, bolt_app: Start) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.command("/delegate")
+        def delegate_callback(ack: Ack) -> None:
+            ack("still accepted")
+
+    bolt_app(setup)
+    sandbox.advance_clock(86400 * 3)
+    record = sandbox.send_slash_command(ALICE, "/delegate", "")
+    assert record["status"] == 200 and record["message"]["text"] == "still accepted"

@@ -1,186 +1,191 @@
 """Commands acknowledged per second: stock Bolt as its docs set it up, against Delegate, in the same run.
 
-One process, one request at a time, over HTTP, with the sandbox answering every Slack call after 50 ms.
-Stock Bolt: slack_sdk's SQLAlchemyInstallationStore, built-in token rotation, a listener that acks and then acts
-(Bolt's default runner waits for ack() by polling every 10 ms; its authorize calls auth.test for the bot and the
-user token on each request). Delegate: its real app (our authorize, ack first, the Slack call in a lazy listener).
+Three processes: the sandbox standing in for Slack (answering every Web API call after 50 ms), the app under test
+(one gunicorn worker process, the same server for both), and this client sending signed slash commands one at a
+time over HTTP. Stock Bolt: slack_sdk's SQLAlchemyInstallationStore, built-in token rotation, a listener that acks
+and then posts (Bolt's default runner waits for ack() by polling every 10 ms; its authorize calls auth.test for the
+bot and for the user token on every request). Delegate: its real app (our authorize, ack first, the post in a lazy
+listener). Every command's message is posted before the figures are read.
 
-    .venv/bin/python -m benchmarks.ack_throughput [--requests 200]
+    .venv/bin/python -m benchmarks.ack_throughput [--requests 300] [--server gunicorn|threaded]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import logging
+import json
+import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-from slack_bolt import App
-from slack_bolt.oauth.oauth_settings import OAuthSettings
-from slack_sdk import WebClient
-from slack_sdk.oauth.installation_store import Installation
-from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as StockStore
-from sqlalchemy import event
+from sandbox.delivery import sign as slack_signature
+from stores import generate_key
 
-from app import create_app, serve_threaded
-from sandbox.testing import running_sandbox
-from settings import Settings
-from stores import create_database_engine, generate_key
-from stores.migrations import upgrade
-from stores.wiring import open_stores
-from tests.support.slack_requests import command_body, sign
-
+ROOT = Path(__file__).resolve().parents[1]
 USER, TEAM, CHANNEL = "U0ALICE001", "T0SANDBOX1", "C0GENERAL1"
 COMMAND, TEXT = "/post-as-me", "benchmark message"
+SECRETS = {"client_id": "1111111111.2222222222", "client_secret": "bench-secret", "signing_secret": "bench-signing"}
 
 
-class StatementCounter:
-    """Counts SQL statements an engine runs."""
-
-    def __init__(self, engine: Any):
-        self.count = 0
-        event.listen(engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *args: Any) -> None:
-        self.count += 1
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-def installation_from(answer: dict[str, Any]) -> Installation:
-    person = answer["authed_user"]
-    return Installation(
-        app_id=answer["app_id"],
-        team_id=TEAM,
-        team_name=answer["team"]["name"],
-        bot_token=answer["access_token"],
-        bot_id=answer.get("bot_id"),
-        bot_user_id=answer["bot_user_id"],
-        bot_scopes=answer["scope"],
-        bot_refresh_token=answer.get("refresh_token"),
-        bot_token_expires_in=answer.get("expires_in"),
-        user_id=USER,
-        user_token=person["access_token"],
-        user_scopes=person["scope"],
-        user_refresh_token=person.get("refresh_token"),
-        user_token_expires_in=person.get("expires_in"),
-        token_type="bot",
-    )
-
-
-def stock_app(sandbox: Any, database_url: str, answer: dict[str, Any]) -> tuple[App, Any]:
-    """Stock Bolt as its OAuth docs show it, with the same command doing the same work."""
-    engine = create_database_engine(database_url)
-    store = StockStore(client_id=sandbox.config.client_id, engine=engine)
-    store.create_tables()
-    store.save(installation_from(answer))
-    app = App(
-        signing_secret=sandbox.config.signing_secret,
-        client=WebClient(base_url=sandbox.api_url),
-        oauth_settings=OAuthSettings(
-            client_id=sandbox.config.client_id,
-            client_secret=sandbox.config.client_secret,
-            scopes=["commands", "chat:write"],
-            user_scopes=["chat:write"],
-            installation_store=store,
-            authorization_url=sandbox.authorize_url,
-        ),
-    )
-
-    @app.command(COMMAND)
-    def post_as_me(ack: Any, command: dict[str, Any], client: WebClient, context: Any) -> None:
-        ack()
-        client.chat_postMessage(token=context.user_token, channel=command["channel_id"], text=command["text"])
-
-    return app, engine
-
-
-def delegate_app(sandbox: Any, folder: Path, answer: dict[str, Any]) -> tuple[App, Any]:
-    database_url = f"sqlite:///{folder / 'delegate.sqlite3'}"
-    settings = Settings.from_env(
-        {
-            "SLACK_CLIENT_ID": sandbox.config.client_id,
-            "SLACK_CLIENT_SECRET": sandbox.config.client_secret,
-            "SLACK_SIGNING_SECRET": sandbox.config.signing_secret,
-            "SLACK_API_URL": sandbox.api_url,
-            "SLACK_AUTHORIZE_URL": sandbox.authorize_url,
-            "TOKEN_ENCRYPTION_KEYS": generate_key(),
-            "DATABASE_URL": database_url,
-        }
-    )
-    upgrade(database_url)
-    stores = open_stores(settings)
-    stores.installation_store.save(installation_from(answer))
-    return create_app(settings, stores), stores.engine
-
-
-def measure(wsgi: Any, signing_secret: str, requests: int) -> tuple[float, list[float]]:
-    """Send signed slash commands one at a time; returns (acks per second, latencies in ms)."""
-    server, thread = serve_threaded(wsgi, "127.0.0.1", 0)
-    port = server.server_address[1]
-    latencies = []
+def call(port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One request on a new connection, as Slack sends each request."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
+        payload = json.dumps(body) if isinstance(body, dict) else body
+        connection.request(method, path, body=payload, headers=headers or {"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def admin(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    status, data = call(port, method, f"/sandbox/admin/{path}", body or ({} if method == "POST" else None))
+    if status != 200:
+        raise SystemExit(f"sandbox admin {path}: HTTP {status} {data[:200]!r}")
+    return dict(json.loads(data))
+
+
+def start(args: list[str], port: int) -> subprocess.Popen[str]:
+    """Start a process and wait until it accepts connections on its port."""
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{' '.join(args[1:4])} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{' '.join(args[1:4])} did not start")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its children (gunicorn's worker), from /proc."""
+    total = 0.0
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    for candidate in (pid, *children):
+        fields = Path(f"/proc/{candidate}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def slash_command(signing_secret: str) -> tuple[str, dict[str, str]]:
+    body = urlencode(
+        {
+            "team_id": TEAM, "team_domain": "sandbox-inc", "channel_id": CHANNEL, "channel_name": "general",
+            "user_id": USER, "user_name": "alice", "command": COMMAND, "text": TEXT, "api_app_id": "A0SANDBOXAP",
+            "is_enterprise_install": "false", "response_url": "http://127.0.0.1:9/none", "trigger_id": "1.2.3",
+        }
+    )  # fmt: skip
+    timestamp = str(int(time.time()))
+    return body, {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": slack_signature(signing_secret, timestamp, body.encode()),
+    }
+
+
+def run_variant(variant: str, sandbox_port: int, folder: Path, requests: int, server: str) -> dict[str, float]:
+    install = admin(
+        sandbox_port, "POST", "install", {"user_id": USER, "scope": "commands,chat:write", "user_scope": "chat:write"}
+    )
+    port = free_port()
+    config = {
+        **SECRETS,
+        "variant": variant,
+        "port": port,
+        "server": server,
+        "api_url": f"http://127.0.0.1:{sandbox_port}/api/",
+        "database_url": f"sqlite:///{folder / (variant + '.sqlite3')}",
+        "keys": generate_key(),
+        "install": install,
+        "user_id": USER,
+    }
+    app = start([sys.executable, "-m", "benchmarks.ack_server", json.dumps(config)], port)
+    latencies: list[float] = []
+    try:
+        before = admin(sandbox_port, "GET", "counters")["api_calls"]
         for warmup in (True, False):
+            cpu_before = process_cpu_seconds(app.pid)
             started_all = time.perf_counter()
             for _ in range(5 if warmup else requests):
-                body = command_body(COMMAND, TEXT, user_id=USER, team_id=TEAM, channel_id=CHANNEL)
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                body, headers = slash_command(SECRETS["signing_secret"])
                 started = time.perf_counter()
-                connection.request("POST", "/slack/events", body=body, headers=sign(signing_secret, body))
-                response = connection.getresponse()
-                response.read()
-                connection.close()
-                if response.status != 200:
-                    raise SystemExit(f"the app answered HTTP {response.status}")
+                status, _ = call(port, "POST", "/slack/events", body, headers)
+                if status != 200:
+                    raise SystemExit(f"{variant}: the app answered HTTP {status}")
                 if not warmup:
                     latencies.append(1000 * (time.perf_counter() - started))
             elapsed = time.perf_counter() - started_all
+        expected = before.get("chat.postMessage", 0) + requests + 5
+        deadline = time.monotonic() + 120
+        while admin(sandbox_port, "GET", "counters")["api_calls"].get("chat.postMessage", 0) < expected:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{variant}: not every command's message was posted")
+            time.sleep(0.05)
+        cpu = process_cpu_seconds(app.pid) - cpu_before
+        after = admin(sandbox_port, "GET", "counters")["api_calls"]
+        statements = json.loads(call(port, "GET", "/__stats")[1])["statements"]
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-    return requests / elapsed, latencies
+        app.terminate()
+        app.wait(10)
+    latencies.sort()
+    return {
+        "acks_per_second": requests / elapsed,
+        "p50_ack_ms": latencies[len(latencies) // 2],
+        "p99_ack_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)],
+        "app_cpu_ms_per_command": 1000 * cpu / requests,
+        "sql_statements_per_command": statements / (requests + 5),
+        "auth_test_calls_per_command": (after.get("auth.test", 0) - before.get("auth.test", 0)) / (requests + 5),
+        "slack_calls_per_command": (sum(after.values()) - sum(before.values())) / (requests + 5),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--server", choices=["gunicorn", "threaded"], default="gunicorn", help="the WSGI server for both")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    from web.wsgi import DelegateWSGI
-
-    with tempfile.TemporaryDirectory() as name, running_sandbox() as sandbox:
-        folder = Path(name)
-        sandbox.add_fault("*", latency_ms=50)
-        rows = {}
-        for label in ("stock Bolt", "Delegate"):
-            answer = sandbox.install(USER, scope="commands,chat:write", user_scope="chat:write")
-            before = sandbox.counters()["api_calls"]
-            if label == "stock Bolt":
-                app, engine = stock_app(sandbox, f"sqlite:///{folder / 'stock.sqlite3'}", answer)
-                wsgi: Any = SlackRequestHandler(app)
-            else:
-                app, engine = delegate_app(sandbox, folder, answer)
-                wsgi = DelegateWSGI(app)
-            statements = StatementCounter(engine)
-            rate, latencies = measure(wsgi, sandbox.config.signing_secret, args.requests)
-            time.sleep(1.0)  # let lazy listeners finish their Slack calls
-            after = sandbox.counters()["api_calls"]
-            auth_tests = after.get("auth.test", 0) - before.get("auth.test", 0)
-            latencies.sort()
-            rows[label] = {
-                "acks_per_second": rate,
-                "p50_ack_ms": latencies[len(latencies) // 2],
-                "p99_ack_ms": latencies[int(len(latencies) * 0.99) - 1],
-                "sql_statements_per_request": statements.count / (args.requests + 5),
-                "auth_test_calls_per_request": auth_tests / (args.requests + 5),
+    sandbox_port = free_port()
+    sandbox = start(
+        [
+            sys.executable, "app.py", "sandbox", "serve", "--port", str(sandbox_port), "--request-url", "",
+            "--client-id", SECRETS["client_id"], "--client-secret", SECRETS["client_secret"],
+            "--signing-secret", SECRETS["signing_secret"],
+        ],
+        sandbox_port,
+    )  # fmt: skip
+    try:
+        admin(sandbox_port, "POST", "faults", {"method": "*", "latency_ms": 50})
+        with tempfile.TemporaryDirectory() as name:
+            rows = {
+                label: run_variant(variant, sandbox_port, Path(name), args.requests, args.server)
+                for label, variant in (("stock Bolt", "stock"), ("Delegate", "delegate"))
             }
-            engine.dispose()
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
 
-    print(f"acknowledged commands, {args.requests} sequential requests over HTTP, Slack answering after 50 ms")
+    print(f"slash commands, {args.requests} sent one at a time over HTTP ({args.server}), Slack answering after 50 ms")
     names = list(rows)
     print(f"{'':30}" + "".join(f"{n:>14}" for n in names))
     for metric in rows[names[0]]:

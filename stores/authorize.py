@@ -72,6 +72,7 @@ class DelegateAuthorize(Authorize):
                     enterprise_id=acting_enterprise,
                     team_id=acting_team,
                     user_id=acting_user,
+                    fresh=fresh,
                     base_url=self.manager.api_url,
                 )
             except TokenUnavailable as error:

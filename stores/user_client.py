@@ -8,7 +8,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse, WebClient
 
-from .rotation import TokenKey, TokenManager
+from .rotation import FreshToken, TokenKey, TokenManager
 
 __all__ = ["UserClient"]
 
@@ -21,7 +21,14 @@ class UserClient(WebClient):
     """
 
     def __init__(
-        self, manager: TokenManager, *, enterprise_id: str | None, team_id: str | None, user_id: str, **kwargs: Any
+        self,
+        manager: TokenManager,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str,
+        fresh: FreshToken | None = None,
+        **kwargs: Any,
     ):
         kwargs.setdefault(
             "retry_handlers",
@@ -31,6 +38,8 @@ class UserClient(WebClient):
         self.manager = manager
         self.key = TokenKey.of(enterprise_id, team_id, user_id)
         self.user_id = user_id
+        # The token authorize just read: used while it stays clear of the refresh margin, sparing a read per call.
+        self._fresh: FreshToken | None = fresh
 
     def __deepcopy__(self, memo: dict[int, object]) -> UserClient:
         # Bolt deep-copies the context for lazy listeners; the client is bound to the same person and shareable.
@@ -45,7 +54,7 @@ class UserClient(WebClient):
             if isinstance(kwargs.get(key), dict):
                 # A token smuggled into the arguments would bypass the person's own token: drop it.
                 kwargs[key] = {k: v for k, v in kwargs[key].items() if k != "token"}
-        fresh = self.manager.fresh_token(self.key)
+        fresh = self._token()
         try:
             return self._call_with(fresh.token, api_method, kwargs)
         except SlackApiError as error:
@@ -53,13 +62,22 @@ class UserClient(WebClient):
             if code != "token_expired":
                 self.manager.record_api_error(self.key, code or "", error.response.data)
                 raise
-        renewed = self.manager.refresh_after_expired(self.key, fresh.token)
+        renewed = self._fresh = self.manager.refresh_after_expired(self.key, fresh.token)
         try:
             return self._call_with(renewed.token, api_method, kwargs)
         except SlackApiError as error:
             code = error.response.get("error")
             self.manager.record_api_error(self.key, code or "", error.response.data)
             raise
+
+    def _token(self) -> FreshToken:
+        known = self._fresh
+        if known is not None and (
+            known.expires_at is None or known.expires_at - self.manager.clock() > self.manager.inline_margin
+        ):
+            return known
+        self._fresh = self.manager.fresh_token(self.key)
+        return self._fresh
 
     def _call_with(self, token: str, api_method: str, kwargs: dict[str, Any]) -> SlackResponse:
         headers = dict(kwargs.pop("headers", None) or {})

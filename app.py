@@ -113,8 +113,9 @@ def create_app(settings: Settings, stores: Stores) -> App:
         context["delegate"] = services
         return next()
 
-    app.enable_token_revocation_listeners()
+    # Bolt tries listeners in registration order: ours first (commands lead), the rare revocation events last.
     register_listeners(app)
+    app.enable_token_revocation_listeners()
     return app
 
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -55,15 +56,19 @@ class FieldContext:
     field: str
 
     def associated_data(self) -> bytes:
-        parts = (self.client_id, self.enterprise_id, self.team_id, self.user_id, self.field)
-        # Length-prefix every part so that no two different contexts serialize to the same bytes.
-        return b"delegate-token-v1" + b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)
+        return _associated_data(self.client_id, self.enterprise_id, self.team_id, self.user_id, self.field)
 
     def describe(self) -> str:
         return (
             f"field {self.field!r} of client {self.client_id!r}, enterprise {self.enterprise_id or '-'!r}, "
             f"team {self.team_id or '-'!r}, user {self.user_id or '-'!r}"
         )
+
+
+@lru_cache(maxsize=65536)
+def _associated_data(*parts: str) -> bytes:
+    # Length-prefix every part so that no two different contexts serialize to the same bytes.
+    return b"delegate-token-v1" + b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)
 
 
 def generate_key() -> str:

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property, lru_cache
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -102,16 +103,20 @@ class TokenKey:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One read of a token's row, decrypted."""
+    """One read of a token's row; the refresh token is decrypted only when a refresh needs it."""
 
     row_id: int
     token: str | None
-    refresh_token: str | None
     refresh_cipher: str | None
     expires_at: datetime | None
     status: str
     scopes: tuple[str, ...]
     row: Any = field(repr=False)
+    open_refresh_token: Callable[[], str | None] = field(repr=False, compare=False, default=lambda: None)
+
+    @cached_property
+    def refresh_token(self) -> str | None:
+        return self.open_refresh_token()
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,7 @@ class TokenManager:
         snapshot = snapshot if snapshot is not None else self.read(key)
         self._raise_if_unusable(key, snapshot)
         assert snapshot is not None and snapshot.token is not None
-        if snapshot.refresh_token is None or snapshot.expires_at is None:
+        if snapshot.refresh_cipher is None or snapshot.expires_at is None:
             return self._fresh(key, snapshot)  # a token that does not rotate
         remaining = snapshot.expires_at - self.clock()
         if remaining > self.margin_for(key):
@@ -240,9 +245,7 @@ class TokenManager:
 
     def margin_for(self, key: TokenKey) -> timedelta:
         """The refresh margin for this token, spread by a stable jitter so tokens do not all refresh at once."""
-        digest = hashlib.sha256(f"{key.enterprise_id}/{key.team_id}/{key.user_id}".encode()).digest()
-        fraction = int.from_bytes(digest[:4], "big") / 0xFFFFFFFF  # 0..1
-        return self.refresh_margin + self.margin_jitter * (2 * fraction - 1)
+        return self.refresh_margin + self.margin_jitter * (2 * _jitter_fraction(key) - 1)
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -289,8 +292,8 @@ class TokenManager:
         return Snapshot(
             row_id=row.id,
             token=self.store.unseal(row, slot.token, user),
-            refresh_token=self.store.unseal(row, slot.refresh, user),
             refresh_cipher=getattr(row, slot.refresh),
+            open_refresh_token=lambda: self.store.unseal(row, slot.refresh, user),
             expires_at=getattr(row, slot.expires),
             status=getattr(row, slot.status),
             scopes=tuple(s for s in scopes.split(",") if s),
@@ -355,7 +358,7 @@ class TokenManager:
                 assert current is not None
                 if not self._still_needs_refresh(key, current, seen, force):
                     return current
-                if current.refresh_token is None:
+                if current.refresh_cipher is None:
                     raise NeedsReauth(f"{_describe(key)} has no refresh token left", user_id=key.user_id)
                 if self._acquire_lease(key, current):
                     return self._refresh_holding_lease(key, current)
@@ -659,7 +662,7 @@ class TokenManager:
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         """Refresh one token if it still expires within the window; True when this call committed a new one."""
         snapshot = self.read(key)
-        if snapshot is None or snapshot.status != STATUS_ACTIVE or snapshot.refresh_token is None:
+        if snapshot is None or snapshot.status != STATUS_ACTIVE or snapshot.refresh_cipher is None:
             return False
         if snapshot.expires_at is None or snapshot.expires_at - self.clock() > window:
             return False
@@ -718,6 +721,13 @@ class _Prefixed:
             return self._mapping[self._prefix + name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+@lru_cache(maxsize=65536)
+def _jitter_fraction(key: TokenKey) -> float:
+    """A stable number in [0, 1] per token, the same in every process."""
+    digest = hashlib.sha256(f"{key.enterprise_id}/{key.team_id}/{key.user_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 0xFFFFFFFF
 
 
 def _scope_list(value: Any) -> list[str]:

@@ -96,7 +96,11 @@ def create_app(settings: Settings, stores: Stores) -> App:
         signing_secret=settings.signing_secret,
         client=client,
         installation_store=stores.installation_store,
-        authorize=DelegateAuthorize(stores.manager),
+        # Authorize also puts DelegateServices in context["delegate"]: one step per request instead of a middleware.
+        authorize=DelegateAuthorize(
+            stores.manager,
+            services=DelegateServices(stores.manager, base_url=base_url, user_scopes=oauth_settings.user_scopes or []),
+        ),
         oauth_flow=flow,
         process_before_response=True,
         # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
@@ -106,13 +110,6 @@ def create_app(settings: Settings, stores: Stores) -> App:
             f"Delegate is not installed in this workspace yet. An admin can add it at {base_url}/slack/install"
         ),
     )
-    services = DelegateServices(stores.manager, base_url=base_url, user_scopes=oauth_settings.user_scopes or [])
-
-    @app.middleware
-    def provide_services(context: Any, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
-        context["delegate"] = services
-        return next()
-
     # Bolt tries listeners in registration order: ours first (commands lead), the rare revocation events last.
     register_listeners(app)
     app.enable_token_revocation_listeners()

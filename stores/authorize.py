@@ -25,8 +25,9 @@ class DelegateAuthorize(Authorize):
     (not connected, needs reauth, revoked), so listeners can ask them to connect instead of acting as someone else.
     """
 
-    def __init__(self, manager: TokenManager):
+    def __init__(self, manager: TokenManager, *, services: Any = None):
         self.manager = manager
+        self.services = services  # what listeners reach as context["delegate"] (app.py's DelegateServices)
 
     def __call__(
         self,
@@ -62,6 +63,8 @@ class DelegateAuthorize(Authorize):
         user_scopes: list[str] | None = None
         context["user_client"] = None
         context["user_token_error"] = None
+        if self.services is not None:
+            context["delegate"] = self.services
         if acting_user:
             user_key = TokenKey.of(acting_enterprise, acting_team, acting_user)
             try:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlparse
@@ -34,6 +35,8 @@ from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_setti
 from web.wsgi import DelegateWSGI
 
 logger = logging.getLogger("delegate")
+
+MANIFEST = Path(__file__).resolve().parent / "manifest.yml"
 
 
 # -- composition ------------------------------------------------------------------------------------------------
@@ -294,9 +297,14 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
 
     base = f"http://127.0.0.1:{settings.port}"
     redirect = f"{base}/slack/oauth_redirect"
-    sandbox = SandboxServer(SandboxConfig(redirect_urls=[redirect], request_url=f"{base}/slack/events"), port=sandbox_port)
+    config = SandboxConfig.from_manifest(
+        MANIFEST,
+        redirect_urls=[redirect],
+        request_url=f"{base}/slack/events",
+        links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
+    )
+    sandbox = SandboxServer(config, port=sandbox_port)
     sandbox.start()
-    config = sandbox.config
     database_url = settings.database_url
     if not os.environ.get("DATABASE_URL"):
         # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.

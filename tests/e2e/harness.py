@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from app import create_wsgi_app, serve_threaded
+from app import MANIFEST, create_wsgi_app, serve_threaded
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from sandbox.testing import running_sandbox
@@ -114,6 +114,11 @@ def wait_for(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.
         time.sleep(interval)
 
 
+def _not_ready(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("503 Service Unavailable", [("content-type", "text/plain")])
+    return [b"starting"]
+
+
 @contextmanager
 def running_delegate(
     data_dir: Path, *, database_url: str | None = None, socket_mode: bool = False, **sandbox_options: Any
@@ -123,10 +128,14 @@ def running_delegate(
     With socket_mode, Slack's requests reach Delegate over the sandbox's Socket Mode WebSocket only (the sandbox
     knows no request URL), and HTTP serves the OAuth pages, as `python app.py run` does with SLACK_APP_TOKEN.
     """
-    port = free_port()
+    # Bind Delegate's port before the sandbox picks one, so the two can never be handed the same port.
+    server, thread = serve_threaded(_not_ready, "127.0.0.1", 0)
+    port = server.server_address[1]
     base = f"http://127.0.0.1:{port}"
     request_url = None if socket_mode else f"{base}/slack/events"
-    config = SandboxConfig(redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options)
+    config = SandboxConfig.from_manifest(
+        MANIFEST, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options
+    )
     with running_sandbox(config) as sandbox:
         env = {
             "SLACK_CLIENT_ID": config.client_id,
@@ -145,7 +154,7 @@ def running_delegate(
         settings = Settings.from_env(env)
         upgrade(settings.database_url)
         wsgi = create_wsgi_app(settings, refresher=False)
-        server, thread = serve_threaded(wsgi, "127.0.0.1", port)
+        server.set_app(wsgi)
         handler = None
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

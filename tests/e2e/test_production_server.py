@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from app import MANIFEST
 from sandbox.config import SandboxConfig
 from sandbox.testing import running_sandbox
 from settings import Settings
@@ -25,8 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_app_py_run_serves_slack_through_gunicorn_workers(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = SandboxConfig(redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events")
-    with running_sandbox(config) as sandbox:
+    config = SandboxConfig.from_manifest(
+        MANIFEST, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events"
+    )
+    sandbox_port = free_port()
+    while sandbox_port == port:  # the app binds its port only once it starts: keep the two apart
+        sandbox_port = free_port()
+    with running_sandbox(config, port=sandbox_port) as sandbox:
         env = {
             **os.environ,
             "SLACK_CLIENT_ID": config.client_id,

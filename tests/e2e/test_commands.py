@@ -39,8 +39,13 @@ def token_of(delegate: Delegate, user_id: str) -> str:
 
 
 def profile(delegate: Delegate, user_id: str) -> dict[str, Any]:
-    client = WebClient(token=token_of(delegate, user_id), base_url=delegate.sandbox.api_url)
-    return dict(client.users_profile_get()["profile"])
+    """The person's profile as Slack (the sandbox) holds it."""
+    return dict(delegate.sandbox.state.profile_json(user_id))
+
+
+def snoozing(delegate: Delegate, user_id: str) -> bool:
+    end = delegate.sandbox.state.users[user_id].snooze_endtime
+    return end is not None and end > delegate.sandbox.now()
 
 
 def test_post_as_me_posts_as_the_person_where_typed_and_where_named(delegate: Delegate) -> None:
@@ -72,10 +77,9 @@ def test_set_and_clear_my_status(delegate: Delegate) -> None:
 
 def test_snooze_and_end_it(delegate: Delegate) -> None:
     delegate.sandbox.send_slash_command(ALICE, "/snooze-me", "45m", channel_id=GENERAL)
-    client = WebClient(token=token_of(delegate, ALICE), base_url=delegate.sandbox.api_url)
-    wait_for(lambda: client.dnd_info()["snooze_enabled"])
+    wait_for(lambda: snoozing(delegate, ALICE))
     delegate.sandbox.send_slash_command(ALICE, "/snooze-me", "off", channel_id=GENERAL)
-    wait_for(lambda: not client.dnd_info()["snooze_enabled"])
+    wait_for(lambda: not snoozing(delegate, ALICE))
 
 
 def test_search_mine_shows_results_only_to_me(delegate: Delegate) -> None:

@@ -96,9 +96,8 @@ def test_commands_shortcuts_and_modals_acknowledge_first_and_act_lazily(app: App
 
 def test_scopes() -> None:
     assert manifest.bot_scopes() == ("commands", "chat:write", "users:read")  # users:read: user_change events
-    assert set(manifest.user_scopes()) == {
-        "chat:write", "users.profile:read", "users.profile:write", "dnd:read", "dnd:write", "search:read", "users:read",
-    }  # fmt: skip
+    # Least privilege: every user scope Delegate asks for is one some listener needs, and no more.
+    assert set(manifest.user_scopes()) == {"chat:write", "users.profile:write", "dnd:write", "search:read", "users:read"}
 
 
 def test_settings() -> None:

@@ -1,0 +1,64 @@
+"""Settings are read from the environment once and checked with messages that say what to fix."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from app import cli
+from settings import Settings, SettingsError
+from stores import generate_key
+
+
+def test_defaults_are_the_embedded_ones() -> None:
+    settings = Settings.from_env({})
+    assert settings.port == 3000 and settings.log_level == "INFO"
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("data/delegate.sqlite3")
+    assert settings.api_url == "https://slack.com/api/"
+    assert settings.authorize_url == "https://slack.com/oauth/v2/authorize"
+    assert set(settings.missing_for_slack()) == {
+        "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "TOKEN_ENCRYPTION_KEYS",
+    }  # fmt: skip
+
+
+def test_every_malformed_value_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                "PORT": "eighty",
+                "LOG_LEVEL": "LOUD",
+                "SLACK_API_URL": "slack.com/api",
+                "SLACK_APP_TOKEN": "xoxb-not-an-app-token",
+                "TOKEN_ENCRYPTION_KEYS": "short",
+                "SLACK_REDIRECT_URI": "ftp://x",
+            }
+        )
+    message = str(caught.value)
+    for name in ("PORT", "LOG_LEVEL", "SLACK_API_URL", "SLACK_APP_TOKEN", "TOKEN_ENCRYPTION_KEYS", "SLACK_REDIRECT_URI"):
+        assert name in message
+    assert "xoxb-not-an-app-token" not in message  # a token-looking value is never echoed
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    key = generate_key()
+    settings = Settings.from_env(
+        {"SLACK_CLIENT_SECRET": "s3cret", "SLACK_SIGNING_SECRET": "sign", "TOKEN_ENCRYPTION_KEYS": key}
+    )
+    text = repr(settings)
+    assert "s3cret" not in text and "sign'" not in text and key not in text
+
+
+def test_run_against_slack_with_missing_settings_explains_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET", "TOKEN_ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLACK_CLIENT_ID", "123.456")
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code != 0
+    assert "SLACK_CLIENT_SECRET" in result.output and "manifest.yml" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_with_a_malformed_setting_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "99999")
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code != 0 and "PORT must be a TCP port number" in result.output

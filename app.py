@@ -150,6 +150,8 @@ def configure_logging(level: str) -> None:
     install_log_redaction()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
+    if level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin at start is noise
 
 
 # -- servers ------------------------------------------------------------------------------------------------------

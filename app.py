@@ -25,6 +25,7 @@ import click
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.oauth.installation_store import Installation
 
 from settings import Settings, SettingsError
 from stores.authorize import DelegateAuthorize
@@ -75,15 +76,38 @@ def create_app(settings: Settings, stores: Stores) -> App:
 
     base_url = public_base_url(settings)
     assert settings.client_id and settings.client_secret and settings.signing_secret
+    requested_user_scopes = settings.user_scopes.split(",") if settings.user_scopes else list(user_scopes())
+    services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes)
+
+    def show_home(installation: Installation) -> None:
+        """Right after someone connects, their App Home tab shows the new connection."""
+        from listeners.context import Person
+        from listeners.home import publish_home
+
+        team = None if installation.is_enterprise_install else installation.team_id
+        bot = stores.installation_store.find_bot(
+            enterprise_id=installation.enterprise_id, team_id=team, is_enterprise_install=installation.is_enterprise_install
+        )
+        if bot is None:
+            return
+        person = Person(
+            enterprise_id=installation.enterprise_id,
+            team_id=team,
+            user_id=installation.user_id,
+            workspace_id=installation.team_id,
+        )
+        publish_home(WebClient(token=bot.bot_token, base_url=settings.api_url, timeout=5), services, person)
+
     oauth_settings = build_oauth_settings(
         client_id=settings.client_id,
         client_secret=settings.client_secret,
         bot_scopes=settings.scopes.split(",") if settings.scopes else bot_scopes(),
-        user_scopes=settings.user_scopes.split(",") if settings.user_scopes else user_scopes(),
+        user_scopes=requested_user_scopes,
         redirect_uri=settings.redirect_uri or f"{base_url}/slack/oauth_redirect",
         authorization_url=settings.authorize_url,
         installation_store=stores.installation_store,
         state_store=stores.state_store,
+        after_install=show_home,
     )
     flow = DelegateOAuthFlow(
         client=ErrorRecordingClient(base_url=settings.api_url, timeout=10),
@@ -100,10 +124,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         client=client,
         installation_store=stores.installation_store,
         # Authorize also puts DelegateServices in context["delegate"]: one step per request instead of a middleware.
-        authorize=DelegateAuthorize(
-            stores.manager,
-            services=DelegateServices(stores.manager, base_url=base_url, user_scopes=oauth_settings.user_scopes or []),
-        ),
+        authorize=DelegateAuthorize(stores.manager, services=services),
         oauth_flow=flow,
         process_before_response=True,
         # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -60,11 +60,17 @@ def build_oauth_settings(
     installation_store: SQLAlchemyInstallationStore,
     state_store: SQLAlchemyOAuthStateStore,
     slack_home_url: str = "slack://open",
+    after_install: Callable[[Installation], None] | None = None,
 ) -> OAuthSettings:
     """OAuth settings for "Add to Slack" (bot and user scopes) with Delegate's result pages."""
 
     def success(args: SuccessArgs) -> BoltResponse:
         installation: Installation = args.installation
+        if after_install is not None:
+            try:
+                after_install(installation)
+            except Exception:  # noqa: BLE001 - the connection is saved; a follow-up that fails must not hide that
+                logger.exception("after-install step failed")
         return _html(
             200,
             success_page(

@@ -32,6 +32,10 @@ def shown_to(delegate: Delegate, user_id: str, needle: str) -> list[dict[str, An
     return [m for m in delegate.sandbox.ephemerals(user_id) if needle in json.dumps(m)]
 
 
+def modals(delegate: Delegate, user_id: str) -> list[dict[str, Any]]:
+    return [v for v in delegate.sandbox.open_views(user_id) if v.get("type") == "modal"]
+
+
 def token_of(delegate: Delegate, user_id: str) -> str:
     snapshot = delegate.stores.manager.read(TokenKey.of(None, TEAM, user_id))
     assert snapshot is not None and snapshot.token
@@ -203,7 +207,7 @@ def test_disconnect_revokes_at_slack_and_deletes_the_token(delegate: Delegate) -
 
 def test_global_shortcut_sets_status_through_a_modal(delegate: Delegate) -> None:
     delegate.sandbox.send_global_shortcut(ALICE, "set_my_status")
-    [view] = wait_for(lambda: delegate.sandbox.open_views(ALICE))
+    [view] = wait_for(lambda: modals(delegate, ALICE))
     delegate.sandbox.send_view_submission(
         ALICE, view["id"], {"emoji": {"value": ":coffee:"}, "text": {"value": "Coffee break"}}
     )
@@ -216,7 +220,7 @@ def test_message_shortcut_replies_in_thread_as_me(delegate: Delegate) -> None:
     delegate.sandbox.send_slash_command(BOB, "/post-as-me", "who is around?", channel_id=GENERAL)
     [original] = wait_for(lambda: posted(delegate, GENERAL, "who is around?"))
     delegate.sandbox.send_message_shortcut(ALICE, "reply_as_me", channel_id=GENERAL, message_ts=original["ts"])
-    [view] = wait_for(lambda: delegate.sandbox.open_views(ALICE))
+    [view] = wait_for(lambda: modals(delegate, ALICE))
     delegate.sandbox.send_view_submission(ALICE, view["id"], {"message": {"value": "me!"}})
     [reply] = wait_for(lambda: posted(delegate, GENERAL, "me!"))
     assert reply["user"] == ALICE and reply["as"] == "user" and reply.get("thread_ts") == original["ts"]

@@ -39,6 +39,8 @@ def test_add_to_slack_installs_the_bot_and_captures_the_installers_token(delegat
     assert stored.refresh_token.startswith("xoxe-1-") and stored.expires_at is not None
     assert installation.bot_user_id and installation.bot_id
     assert "xox" not in page.body
+    [home] = [v for v in delegate.sandbox.open_views(ALICE) if v.get("type") == "home"]  # shown right away
+    assert "Disconnect" in str(home)
 
 
 def test_connect_my_account_asks_for_user_scopes_only(delegate: Delegate) -> None:

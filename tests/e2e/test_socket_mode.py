@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Delegate, running_delegate, wait_for
-from tests.e2e.test_commands import ALICE, BOB, GENERAL, posted, profile, shown_to
+from tests.e2e.test_commands import ALICE, BOB, GENERAL, modals, posted, profile, shown_to
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_not_connected_person_is_prompted_over_sockets_too(delegate: Delegate) -
 
 def test_shortcut_and_modal_over_sockets(delegate: Delegate) -> None:
     delegate.sandbox.send_global_shortcut(ALICE, "set_my_status")
-    [view] = wait_for(lambda: delegate.sandbox.open_views(ALICE))
+    [view] = wait_for(lambda: modals(delegate, ALICE))
     delegate.sandbox.send_view_submission(ALICE, view["id"], {"emoji": {"value": ":rocket:"}, "text": {"value": "Shipping"}})
     wait_for(lambda: profile(delegate, ALICE).get("status_text") == "Shipping")
 

@@ -114,6 +114,21 @@ def wait_for(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.
         time.sleep(interval)
 
 
+def delegate_env(config: SandboxConfig, sandbox: SandboxServer, base_url: str, database_url: str) -> dict[str, str]:
+    """The environment that points Delegate at a sandbox, exactly as an operator would set it for slack.com."""
+    return {
+        "SLACK_CLIENT_ID": config.client_id,
+        "SLACK_CLIENT_SECRET": config.client_secret,
+        "SLACK_SIGNING_SECRET": config.signing_secret,
+        "SLACK_API_URL": sandbox.api_url,
+        "SLACK_AUTHORIZE_URL": sandbox.authorize_url,
+        "SLACK_REDIRECT_URI": f"{base_url}/slack/oauth_redirect",
+        "TOKEN_ENCRYPTION_KEYS": generate_key(),
+        "DATABASE_URL": database_url,
+        "PORT": base_url.rsplit(":", 1)[1],
+    }
+
+
 def _not_ready(environ: Any, start_response: Any) -> list[bytes]:
     start_response("503 Service Unavailable", [("content-type", "text/plain")])
     return [b"starting"]
@@ -137,18 +152,8 @@ def running_delegate(
         MANIFEST, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options
     )
     with running_sandbox(config) as sandbox:
-        env = {
-            "SLACK_CLIENT_ID": config.client_id,
-            "SLACK_CLIENT_SECRET": config.client_secret,
-            "SLACK_SIGNING_SECRET": config.signing_secret,
-            "SLACK_API_URL": sandbox.api_url,
-            "SLACK_AUTHORIZE_URL": sandbox.authorize_url,
-            "SLACK_REDIRECT_URI": f"{base}/slack/oauth_redirect",
-            "TOKEN_ENCRYPTION_KEYS": generate_key(),
-            "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'e2e.sqlite3'}",
-            "PORT": str(port),
-            "DELEGATE_DATA_DIR": str(data_dir),
-        }
+        env = delegate_env(config, sandbox, base, database_url or f"sqlite:///{data_dir / 'e2e.sqlite3'}")
+        env["DELEGATE_DATA_DIR"] = str(data_dir)
         if socket_mode:
             env["SLACK_APP_TOKEN"] = config.app_token
         settings = Settings.from_env(env)

@@ -14,9 +14,8 @@ from app import MANIFEST
 from sandbox.config import SandboxConfig
 from sandbox.testing import running_sandbox
 from settings import Settings
-from stores import generate_key
 from stores.wiring import open_stores
-from tests.e2e.harness import Delegate, fetch, free_port, wait_for
+from tests.e2e.harness import Delegate, delegate_env, fetch, free_port, wait_for
 from tests.e2e.test_commands import ALICE, GENERAL, posted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,15 +34,7 @@ def test_app_py_run_serves_slack_through_gunicorn_workers(tmp_path: Path) -> Non
     with running_sandbox(config, port=sandbox_port) as sandbox:
         env = {
             **os.environ,
-            "SLACK_CLIENT_ID": config.client_id,
-            "SLACK_CLIENT_SECRET": config.client_secret,
-            "SLACK_SIGNING_SECRET": config.signing_secret,
-            "SLACK_API_URL": sandbox.api_url,
-            "SLACK_AUTHORIZE_URL": sandbox.authorize_url,
-            "SLACK_REDIRECT_URI": f"{base}/slack/oauth_redirect",
-            "TOKEN_ENCRYPTION_KEYS": generate_key(),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
-            "PORT": str(port),
+            **delegate_env(config, sandbox, base, f"sqlite:///{tmp_path / 'prod.sqlite3'}"),
             "LOG_LEVEL": "DEBUG",
         }
         log = tmp_path / "server.log"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from slack_bolt import App, BoltContext
@@ -13,6 +12,7 @@ from stores.authorize import DelegateAuthorize
 from stores.rotation import TokenKey, TokenManager
 from tests.conftest import CLIENT_ID
 from tests.stores.test_rotation import CLIENT_SECRET, connect, manager, token_server  # noqa: F401
+from tests.support.concurrency import in_threads
 from tests.support.slack_requests import command_request
 
 __all__ = ["manager", "token_server"]
@@ -85,14 +85,7 @@ def test_expired_token_is_refreshed_during_authorize_once(store, token_server) -
     manager = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False)
     seen: list[dict] = []  # type: ignore[type-arg]
     app = delegate_app(manager, seen)
-    threads = [
-        threading.Thread(target=lambda: app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id="UA")))
-        for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(lambda: app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id="UA")), 8)
     assert state.refresh_calls == 1 and state.rejected_refreshes == 0
     assert len({s["user_token"] for s in seen}) == 1 and len(seen) == 8
 
@@ -118,14 +111,7 @@ def test_stock_bolt_with_only_our_store_is_safe_from_refresh_races(store, token_
         user_tokens.append(context.user_token)
 
     # Bolt's own rotator would refresh inline, unlocked, in every thread; with our store it finds nothing to do.
-    threads = [
-        threading.Thread(target=lambda: app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id="UA")))
-        for _ in range(6)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(lambda: app.dispatch(command_request(SIGNING_SECRET, "/whoami", user_id="UA")), 6)
     assert state.refresh_calls == 1 and state.rejected_refreshes == 0
     assert len(user_tokens) == 6 and len(set(user_tokens)) == 1 and user_tokens[0] in state.access_tokens
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -31,6 +30,7 @@ from stores.rotation import TokenManager
 from stores.schema import utcnow
 from stores.user_client import UserClient
 from tests.conftest import CLIENT_ID
+from tests.support.concurrency import in_threads
 from tests.support.token_server import CLIENT_SECRET, TokenServerState, running_token_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,18 +136,7 @@ def test_threads_of_one_process_share_one_refresh(store, manager, token_server) 
     _, state = token_server
     connect(store, state, stored_expires_in=-10)
     state.latency = 0.3
-    results: list[str] = []
-    barrier = threading.Barrier(16)
-
-    def ask() -> None:
-        barrier.wait()
-        results.append(manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token)
-
-    threads = [threading.Thread(target=ask) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = in_threads(lambda: manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token, 16)
     assert state.refresh_calls == 1 and state.rejected_refreshes == 0
     assert len(results) == 16 and len(set(results)) == 1
 
@@ -408,15 +397,7 @@ def test_rotating_bot_token_is_refreshed_once_too(store, manager, token_server, 
             bot_id="B1", bot_user_id="UBOT", bot_scopes="commands", installed_at=time.time(),
         )
     )  # fmt: skip
-    tokens = []
-    threads = [
-        threading.Thread(target=lambda: tokens.append(manager.fresh_bot_token(enterprise_id=None, team_id="T1").token))
-        for _ in range(6)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    tokens = in_threads(lambda: manager.fresh_bot_token(enterprise_id=None, team_id="T1").token, 6)
     assert state.refresh_calls == 1 and state.rejected_refreshes == 0
     assert len(set(tokens)) == 1 and tokens[0] != access
     bot = store.find_bot(enterprise_id=None, team_id="T1")

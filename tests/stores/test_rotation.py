@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -139,79 +136,6 @@ def test_threads_of_one_process_share_one_refresh(store, manager, token_server) 
     results = in_threads(lambda: manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token, 16)
     assert state.refresh_calls == 1 and state.rejected_refreshes == 0
     assert len(results) == 16 and len(set(results)) == 1
-
-
-def _worker_config(database_url: str, store: SQLAlchemyInstallationStore, api_url: str, keys: str, **extra) -> str:  # type: ignore[no-untyped-def]
-    config = {
-        "database_url": database_url,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "keys": keys,
-        "api_url": api_url,
-        "team_id": "T1",
-        "user_id": "U1",
-        "threads": 4,
-        "start_at": time.time() + 4,
-        **extra,
-    }
-    return json.dumps(config)
-
-
-def _run_workers(configs: list[str]) -> list[dict]:  # type: ignore[type-arg]
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "benchmarks.storm_worker", c], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        for c in configs
-    ]
-    outputs = []
-    for process in processes:
-        out, _ = process.communicate(timeout=90)
-        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
-    return outputs
-
-
-@pytest.fixture
-def shared_keys(engine: Engine) -> tuple[SQLAlchemyInstallationStore, str]:
-    from stores import generate_key
-
-    keys = generate_key()
-    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=keys)
-    store.create_tables()
-    return store, keys
-
-
-@pytest.mark.slow
-def test_refresh_storm_across_8_processes_by_4_threads_makes_exactly_one_refresh(  # type: ignore[no-untyped-def]
-    shared_keys, token_server, database_url
-) -> None:
-    store, keys = shared_keys
-    api_url, state = token_server
-    connect(store, state, stored_expires_in=-10)  # expired: every caller must wait for a refresh
-    state.latency = 0.2
-    outputs = _run_workers([_worker_config(database_url, store, api_url, keys) for _ in range(8)])
-    results = [r for output in outputs for r in output["results"]]
-    assert [r for r in results if "error" in r] == []
-    assert len(results) == 32
-    assert state.refresh_calls == 1, "exactly one refresh call reached Slack"
-    assert state.rejected_refreshes == 0
-    tokens = {r["token"] for r in results}
-    assert len(tokens) == 1
-    assert tokens == {store.find_installation(enterprise_id=None, team_id="T1", user_id="U1").user_token}
-
-
-@pytest.mark.slow
-def test_lease_of_a_killed_holder_expires_and_the_next_caller_takes_over(  # type: ignore[no-untyped-def]
-    shared_keys, token_server, database_url, engine
-) -> None:
-    store, keys = shared_keys
-    api_url, state = token_server
-    connect(store, state, stored_expires_in=-10)
-    [killed] = _run_workers([_worker_config(database_url, store, api_url, keys, mode="die_holding_lease", lease_seconds=2)])
-    assert killed == {"holding": True}
-    assert user_row(engine, store).lease_owner is not None  # the dead process's lease is still there
-    [survivor] = _run_workers([_worker_config(database_url, store, api_url, keys, lease_seconds=2, start_at=0)])
-    assert [r for r in survivor["results"] if "error" in r] == []
-    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
-    assert user_row(engine, store).lease_owner is None
 
 
 def test_waiting_for_a_live_holder_is_bounded(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,108 @@
+"""Exactly one refresh per token across real OS processes (8 x 4 threads), against the sandbox's token endpoint,
+which rejects a used refresh token with invalid_refresh_token like Slack (zero grace), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from benchmarks.refresh_storm import TEAM, USER, seed
+from sandbox.server import SandboxServer
+from sandbox.testing import running_sandbox
+from stores import SQLAlchemyInstallationStore, generate_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with running_sandbox() as server:
+        server.add_fault("oauth.v2.access", latency_ms=200)  # a slow refresh, so every caller overlaps it
+        yield server
+
+
+@pytest.fixture
+def keys_and_store(engine: Engine, sandbox: SandboxServer) -> tuple[str, SQLAlchemyInstallationStore]:
+    keys = generate_key()
+    store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=keys)
+    store.create_tables()
+    seed(store, sandbox)  # installed, then expired both at Slack and in the store
+    return keys, store
+
+
+def run_workers(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(c)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for c in configs
+    ]
+    outputs = []
+    for process in processes:
+        out, _ = process.communicate(timeout=90)
+        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
+    return outputs
+
+
+def worker_config(sandbox: SandboxServer, database_url: str, keys: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "database_url": database_url,
+        "client_id": sandbox.config.client_id,
+        "client_secret": sandbox.config.client_secret,
+        "keys": keys,
+        "api_url": sandbox.api_url,
+        "team_id": TEAM,
+        "user_id": USER,
+        "threads": 4,
+        "start_at": time.time() + 4,
+        **extra,
+    }
+
+
+def refreshes(sandbox: SandboxServer) -> tuple[int, int]:
+    counters = sandbox.counters()
+    return counters["grants"].get("refresh_token", 0), counters["grant_failures"].get("refresh_token", 0)
+
+
+@pytest.mark.slow
+def test_8_processes_by_4_threads_make_exactly_one_refresh(
+    sandbox: SandboxServer, keys_and_store: tuple[str, SQLAlchemyInstallationStore], database_url: str
+) -> None:
+    keys, store = keys_and_store
+    outputs = run_workers([worker_config(sandbox, database_url, keys) for _ in range(8)])
+    results = [r for output in outputs for r in output["results"]]
+    assert len(results) == 32 and [r for r in results if "error" in r] == []
+    assert refreshes(sandbox) == (1, 0), "exactly one refresh reached Slack, and none was rejected"
+    tokens = {r["token"] for r in results}
+    assert len(tokens) == 1, "every caller ends up with the same new token"
+    [token] = tokens
+    assert WebClient(token=token, base_url=sandbox.api_url).auth_test()["user_id"] == USER
+    stored = store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER)
+    assert stored.user_token == token and stored.user_token_expires_at > time.time() + 43000
+
+
+@pytest.mark.slow
+def test_a_killed_lease_holder_leaves_a_lease_that_expires(
+    sandbox: SandboxServer, keys_and_store: tuple[str, SQLAlchemyInstallationStore], database_url: str, engine: Engine
+) -> None:
+    keys, store = keys_and_store
+    [killed] = run_workers([worker_config(sandbox, database_url, keys, mode="die_holding_lease", lease_seconds=2)])
+    assert killed == {"holding": True}
+    lease = store.installations.c.lease_owner
+    with engine.connect() as conn:
+        assert conn.execute(select(lease)).scalar_one() is not None  # the dead process's lease is still there
+    [survivor] = run_workers([worker_config(sandbox, database_url, keys, lease_seconds=2, start_at=0)])
+    assert [r for r in survivor["results"] if "error" in r] == [] and len({r["token"] for r in survivor["results"]}) == 1
+    assert refreshes(sandbox) == (1, 0)
+    with engine.connect() as conn:
+        assert conn.execute(select(lease)).scalar_one() is None

@@ -34,7 +34,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web import WebClient
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 
 from .errors import (
     MissingScope,
@@ -375,9 +375,14 @@ class TokenManager:
             return False
         return current.expires_at - self.clock() <= self.margin_for(key)
 
+    def _lease_now(self) -> Any:
+        """The clock leases are read and written by: the database's own on PostgreSQL, where processes on hosts
+        whose clocks disagree share the rows; this process's on SQLite, which lives on a single host."""
+        return func.now() if self.store.engine.dialect.name == "postgresql" else self.clock()
+
     def _acquire_lease(self, key: TokenKey, current: Snapshot) -> bool:
         slot, table = key.slot, self._table(key.slot)
-        now = self.clock()
+        now = self._lease_now()
         c = table.c
         statement = (
             update(table)
@@ -638,6 +643,7 @@ class TokenManager:
     def due_for_refresh(self, window: timedelta, limit: int) -> list[TokenKey]:
         """Active rotating tokens that expire within the window and nobody is refreshing, soonest first."""
         now = self.clock()
+        lease_now = self._lease_now()
         keys: list[TokenKey] = []
         with self.store.engine.connect() as conn:
             for slot in (USER, BOT):
@@ -651,7 +657,7 @@ class TokenManager:
                         c[slot.status] == STATUS_ACTIVE,
                         c[slot.expires] < now + window,
                         c[slot.refresh].is_not(None),
-                        or_(c[slot.lease_owner].is_(None), c[slot.lease_expires] < now),
+                        or_(c[slot.lease_owner].is_(None), c[slot.lease_expires] < lease_now),
                     )
                     .order_by(c[slot.expires])
                     .limit(limit)

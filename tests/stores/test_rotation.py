@@ -23,7 +23,7 @@ from stores.errors import (
     TokenManagerConfigError,
     TokenRevoked,
 )
-from stores.rotation import TokenManager
+from stores.rotation import TokenKey, TokenManager
 from stores.schema import utcnow
 from stores.user_client import UserClient
 from tests.conftest import CLIENT_ID
@@ -326,3 +326,22 @@ def test_rotating_bot_token_is_refreshed_once_too(store, manager, token_server, 
     assert len(set(tokens)) == 1 and tokens[0] != access
     bot = store.find_bot(enterprise_id=None, team_id="T1")
     assert bot.bot_token == tokens[0] and bot.bot_refresh_token not in (None, refresh)
+
+
+def test_on_postgresql_a_host_with_a_fast_clock_cannot_steal_a_live_lease(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lives on one host: its leases use that host's clock")
+    api_url, state = token_server
+    connect(store, state, stored_expires_in=-10)
+    holder = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False)
+    skewed = TokenManager(
+        store,
+        client_secret=CLIENT_SECRET,
+        api_url=api_url,
+        background_refresh=False,
+        clock=lambda: utcnow() + timedelta(hours=2),  # this host's clock runs two hours ahead
+    )
+    key = TokenKey.of(None, "T1", "U1")
+    snapshot = holder.read(key)
+    assert holder._acquire_lease(key, snapshot)
+    assert not skewed._acquire_lease(key, snapshot)

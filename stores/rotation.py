@@ -682,6 +682,18 @@ class TokenManager:
             return fresh.refresh_cipher != current.refresh_cipher
 
 
+# What authorizing a request reads: the token columns and the ids it reports, nothing else.
+_KEY_COLUMNS = ("id", "client_id", "enterprise_id", "team_id")
+_WORKSPACE_REQUEST_COLUMNS = (
+    *_KEY_COLUMNS, "bot_token_enc", "bot_refresh_token_enc", "bot_token_expires_at", "bot_status", "bot_scopes", "bot_id",
+    "bot_user_id",
+)  # fmt: skip
+_USER_REQUEST_COLUMNS = (
+    *_KEY_COLUMNS, "user_id", "user_token_enc", "user_refresh_token_enc", "user_token_expires_at", "status",
+    "status_reason", "user_scopes",
+)  # fmt: skip
+
+
 class _Queries:
     """The hot-path SELECTs, built once with bound parameters (building them per request costs more than running them)."""
 
@@ -709,7 +721,10 @@ class _Queries:
             ),
         )
         self.pair = (
-            select(*[c.label(f"w_{c.name}") for c in w.c], *[c.label(f"u_{c.name}") for c in u.c])
+            select(
+                *[w.c[name].label(f"w_{name}") for name in _WORKSPACE_REQUEST_COLUMNS],
+                *[u.c[name].label(f"u_{name}") for name in _USER_REQUEST_COLUMNS],
+            )
             .select_from(joined)
             .where(*same_workspace)
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -124,7 +123,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         client=client,
         installation_store=stores.installation_store,
         # Authorize also puts DelegateServices in context["delegate"]: one step per request instead of a middleware.
-        authorize=DelegateAuthorize(stores.manager, services=services),
+        authorize=DelegateAuthorize(stores.manager, services=services),  # type: ignore[arg-type] # an Authorize, which Bolt accepts
         oauth_flow=flow,
         process_before_response=True,
         # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
@@ -140,8 +139,15 @@ def create_app(settings: Settings, stores: Stores) -> App:
     return app
 
 
-def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True) -> DelegateWSGI:
-    """The WSGI application for a production server: gunicorn 'app:create_wsgi_app()'."""
+REFRESHES_PER_MINUTE = 500  # under oauth.v2.access's 600 a minute per app, shared by every refresher of this app
+
+
+def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True, processes: int = 1) -> DelegateWSGI:
+    """The WSGI application for a production server: gunicorn 'app:create_wsgi_app()'.
+
+    Each process runs a refresh-ahead sweeper; `processes` says how many share the app's refresh budget, so that
+    together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself).
+    """
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     stores = open_stores(settings)
@@ -149,7 +155,8 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True)
     if refresher:
         from stores.refresher import Refresher
 
-        Refresher(stores.manager, interval=timedelta(seconds=60)).start()
+        share = max(1, int(os.environ.get("DELEGATE_PROCESSES") or processes))
+        Refresher(stores.manager, interval=timedelta(seconds=60), max_per_minute=REFRESHES_PER_MINUTE / share).start()
 
     def healthy() -> bool:
         from sqlalchemy import text
@@ -279,7 +286,7 @@ def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | N
         workers = workers or 2 * (os.cpu_count() or 1) + 1
         click.echo(f"Delegate on http://0.0.0.0:{settings.port}/ ({workers} workers): request URL /slack/events")
         options = gunicorn_options(bind=f"0.0.0.0:{settings.port}", workers=workers, log_level=settings.log_level)
-        serve_gunicorn(lambda: create_wsgi_app(settings), options)
+        serve_gunicorn(lambda: create_wsgi_app(settings, processes=workers), options)
 
 
 def run_socket_mode(settings: Settings) -> None:
@@ -382,4 +389,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -43,7 +43,7 @@ _last_error = threading.local()
 
 
 def _html(status: int, body: str, cookie: str | None = None) -> BoltResponse:
-    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    headers: dict[str, str | Sequence[str]] = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
     if cookie:
         headers["Set-Cookie"] = cookie
     return BoltResponse(status=status, body=body, headers=headers)

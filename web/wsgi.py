@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
@@ -22,8 +22,8 @@ __all__ = ["DelegateWSGI"]
 
 logger = logging.getLogger(__name__)
 
-HTML = {"content-type": ["text/html; charset=utf-8"]}
-TEXT = {"content-type": ["text/plain; charset=utf-8"]}
+HTML: dict[str, Sequence[str]] = {"content-type": ["text/html; charset=utf-8"]}
+TEXT: dict[str, Sequence[str]] = {"content-type": ["text/plain; charset=utf-8"]}
 
 
 def landing_page() -> str:
@@ -52,8 +52,8 @@ class DelegateWSGI(SlackRequestHandler):
                 return WsgiHttpResponse(status=200 if healthy else 503, headers=TEXT, body="ok" if healthy else "unhealthy")
             if request.path == CONNECT_PATH and isinstance(self.app.oauth_flow, DelegateOAuthFlow):
                 bolt = BoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
-                response = self.app.oauth_flow.handle_connect(bolt)
-                return WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)
+                redirect = self.app.oauth_flow.handle_connect(bolt)
+                return WsgiHttpResponse(status=redirect.status, headers=redirect.headers, body=redirect.body)
         response = super()._get_http_response(request)
         if response.status == 404:
             return WsgiHttpResponse(status=404, headers=HTML, body=page("Not found", "<p>There is nothing here.</p>"))

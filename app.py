@@ -334,7 +334,12 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
     )
     sandbox = SandboxServer(config, port=sandbox_port)
-    sandbox.start()
+    try:
+        sandbox.start()
+    except OSError as error:
+        raise click.ClickException(
+            f"the sandbox cannot listen on port {sandbox_port} ({error.strerror}); pick another with --sandbox-port"
+        ) from None
     database_url = settings.database_url
     if not os.environ.get("DATABASE_URL"):
         # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.
@@ -353,7 +358,13 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
         database_url=database_url,
     )
     upgrade(settings.database_url)
-    server, _ = serve_threaded(create_wsgi_app(settings), "127.0.0.1", settings.port)
+    try:
+        server, _ = serve_threaded(create_wsgi_app(settings), "127.0.0.1", settings.port)
+    except OSError as error:
+        sandbox.stop()
+        raise click.ClickException(
+            f"Delegate cannot listen on port {settings.port} ({error.strerror}); pick another with --port"
+        ) from None
     click.echo(
         "\nDelegate is running against the built-in Slack sandbox.\n"
         f"  Open {sandbox.url} to try it: pick a person, install or connect, run commands.\n"

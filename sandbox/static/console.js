@@ -42,8 +42,13 @@ function textOf(value) {
   return typeof value === "string" ? value : value.text || "";
 }
 
-// Slack's mrkdwn, enough to read: *bold*, _italic_, ~strike~, `code`, <@U…>, <#C…|name>, <url|label>; DOM only, no HTML.
-const MRKDWN = /(`[^`\n]+`|\*[^*\n]+\*|_[^_\n]+_|~[^~\n]+~|<[^>\n]+>)/g;
+// Slack's mrkdwn, enough to read: :emoji:, *bold*, _italic_, ~strike~, `code`, <@U…>, <#C…|name>, <!date^…|fallback>,
+// <url|label>; DOM only, no HTML.
+const MRKDWN = /(:[a-z0-9_+'-]+:|`[^`\n]+`|\*[^*\n]+\*|_[^_\n]+_|~[^~\n]+~|<[^>\n]+>)/g;
+const EMOJI = {
+  large_green_circle: "🟢", red_circle: "🔴", warning: "⚠️", white_check_mark: "✅", palm_tree: "🌴", coffee: "☕",
+  zzz: "💤", bell: "🔔", hourglass_flowing_sand: "⏳", spiral_calendar_pad: "🗓️", rocket: "🚀", x: "❌",
+};
 function mrkdwn(text) {
   const fragment = document.createDocumentFragment();
   let last = 0;
@@ -51,7 +56,8 @@ function mrkdwn(text) {
     fragment.append(text.slice(last, match.index));
     const token = match[0];
     const inner = token.slice(1, -1);
-    if (token[0] === "`") fragment.append(el("code", {}, inner));
+    if (token[0] === ":") fragment.append(el("span", { class: "emoji", title: token }, EMOJI[inner] || token));
+    else if (token[0] === "`") fragment.append(el("code", {}, inner));
     else if (token[0] === "*") fragment.append(el("b", {}, inner));
     else if (token[0] === "_") fragment.append(el("i", {}, inner));
     else if (token[0] === "~") fragment.append(el("s", {}, inner));
@@ -60,6 +66,10 @@ function mrkdwn(text) {
       const [id, label] = inner.slice(1).split("|");
       const channel = snapshot && snapshot.channels.find((c) => c.id === id);
       fragment.append(el("span", { class: "mention" }, "#" + (label || (channel ? channel.name : id))));
+    } else if (inner.startsWith("!date^")) {
+      const [spec, fallback] = inner.split("|");
+      const seconds = Number(spec.split("^")[1]);
+      fragment.append(el("span", {}, Number.isFinite(seconds) ? new Date(seconds * 1000).toLocaleString() : fallback || ""));
     } else if (inner.startsWith("!")) fragment.append(el("span", { class: "mention" }, "@" + inner.slice(1).split("|")[0]));
     else {
       const [href, label] = inner.split("|");

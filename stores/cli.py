@@ -30,6 +30,42 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at revision {current_revision(settings.database_url)}")
 
 
+@db.command("import-slack-sdk")
+@click.option("--from-url", default=None, help="Database holding slack_sdk's tables [default: DATABASE_URL].")
+@click.option("--bots-table", default="slack_bots", show_default=True, help="slack_sdk's bots table.")
+@click.option(
+    "--installations-table", default="slack_installations", show_default=True, help="slack_sdk's installations table."
+)
+def db_import_slack_sdk(from_url: str | None, bots_table: str, installations_table: str) -> None:
+    """Copy the installations of slack_sdk's SQLAlchemyInstallationStore into Delegate's store, encrypting the tokens."""
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as SlackSdkStore
+
+    from stores import EncryptionKeyError, SQLAlchemyInstallationStore, create_database_engine
+
+    settings = load_settings()
+    if not settings.client_id:
+        raise click.ClickException("set SLACK_CLIENT_ID: the installations to import are those of that app")
+    try:
+        keyring = settings.keyring()
+    except EncryptionKeyError as error:
+        raise click.ClickException(str(error)) from None
+    target_engine = create_database_engine(settings.database_url)
+    source_engine = create_database_engine(from_url) if from_url else target_engine
+    try:
+        source = SlackSdkStore(
+            client_id=settings.client_id,
+            engine=source_engine,
+            bots_table_name=bots_table,
+            installations_table_name=installations_table,
+        )
+        target = SQLAlchemyInstallationStore(settings.client_id, target_engine, encryption_keys=keyring)
+        installations, bots = target.import_from_slack_sdk(source)
+    finally:
+        target_engine.dispose()
+        source_engine.dispose()
+    click.echo(f"imported {installations} installation row(s) and {bots} bot row(s); the old tables are left as they were")
+
+
 @click.group()
 def keys() -> None:
     """Token encryption key commands (TOKEN_ENCRYPTION_KEYS)."""

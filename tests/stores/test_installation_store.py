@@ -230,3 +230,36 @@ def test_store_is_an_installation_store_bolt_accepts(store: SQLAlchemyInstallati
         oauth_settings=OAuthSettings(client_id=CLIENT_ID, client_secret="s", installation_store=store, scopes=["commands"]),
     )
     assert app.installation_store is store
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_importing_slack_sdk_tables_answers_the_same(
+    scenario: str, store: SQLAlchemyInstallationStore, stock: StockStore
+) -> None:
+    apply(stock, SCENARIOS[scenario])
+    store.import_from_slack_sdk(stock)
+    for query in QUERIES:
+        assert comparable(store.find_installation(**query)) == comparable(stock.find_installation(**query)), query
+        bot_query = {k: v for k, v in query.items() if k != "user_id"}
+        assert comparable(store.find_bot(**bot_query)) == comparable(stock.find_bot(**bot_query)), bot_query
+
+
+def test_import_command_copies_and_encrypts(stock: StockStore, engine: Engine, database_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from app import cli
+    from stores import generate_key
+
+    apply(stock, SCENARIOS["user connects after the install"])
+    key = generate_key()
+    SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=key).create_tables()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEYS", key)
+    result = CliRunner().invoke(cli, ["db", "import-slack-sdk"])
+    assert result.exit_code == 0, result.output
+    assert "imported 2 installation row(s) and 2 bot row(s)" in result.output
+    ours = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=key)
+    assert ours.find_installation(enterprise_id=None, team_id="T1", user_id="U2").user_token == "xoxp-user-U2"
+    with engine.connect() as conn:
+        assert "xoxp-user-U2" not in repr(conn.execute(select(ours.installations)).all())

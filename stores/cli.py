@@ -170,3 +170,21 @@ def tokens_exchange(max_per_minute: int, limit: int | None) -> None:
         f"{report.exchanged} exchanged, {report.already_exchanged} already exchanged, "
         f"{report.failed} failed, {report.remaining} left for the next run"
     )
+
+
+@tokens.command("prune-events")
+@click.option(
+    "--older-than-days", type=click.IntRange(min=1), default=90, show_default=True, help="Age of events to delete."
+)
+def tokens_prune_events(older_than_days: int) -> None:
+    """Delete token audit events older than the given number of days (the table never holds secrets)."""
+    from datetime import timedelta
+
+    from stores.schema import utcnow
+
+    stores = _open()
+    try:
+        count = stores.installation_store.prune_events(utcnow() - timedelta(days=older_than_days))
+    finally:
+        stores.close()
+    click.echo(f"deleted {count} audit event(s) older than {older_than_days} day(s)")

@@ -431,6 +431,15 @@ class SQLAlchemyInstallationStore(InstallationStore):
         self.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
         self.delete_installation(enterprise_id=enterprise_id, team_id=team_id)
 
+    def prune_events(self, older_than: datetime) -> int:
+        """Delete audit events that occurred before the given moment; returns how many were deleted."""
+        events = self.tables.token_events
+        with self.engine.begin() as conn:
+            deleted = conn.execute(
+                delete(events).where(events.c.client_id == self.client_id, events.c.occurred_at < older_than)
+            )
+        return int(deleted.rowcount)
+
     # -- adoption ---------------------------------------------------------------------------------------------
 
     def import_from_slack_sdk(self, source: Any) -> tuple[int, int]:

@@ -56,3 +56,30 @@ def test_keys_reencrypt_without_keys_is_a_clear_error(monkeypatch: pytest.Monkey
     assert result.exit_code != 0
     assert "set TOKEN_ENCRYPTION_KEYS" in result.output
     assert "Traceback" not in result.output
+
+
+def test_prune_events_deletes_only_old_events(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from stores.schema import utcnow
+
+    key = generate_key()
+    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=key)
+    store.create_tables()
+    save_two_users(store)
+    events = store.tables.token_events
+    with engine.begin() as conn:
+        total = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        first = conn.execute(select(func.min(events.c.id))).scalar_one()
+        conn.execute(update(events).where(events.c.id == first).values(occurred_at=utcnow() - timedelta(days=200)))
+    for name, value in {
+        "DATABASE_URL": database_url, "SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": "s", "TOKEN_ENCRYPTION_KEYS": key,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["tokens", "prune-events", "--older-than-days", "90"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 audit event(s)" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == total - 1

@@ -243,6 +243,13 @@ class TokenManager:
             return self._fresh(key, snapshot)
         return self._fresh(key, self.refresh(key, snapshot, force=True))
 
+    def newer_token(self, key: TokenKey, used_token: str) -> FreshToken | None:
+        """The stored token if it differs from the one a failed call used (rotated or reconnected meanwhile), else None."""
+        snapshot = self.read(key)
+        if snapshot is None or snapshot.token in (None, used_token) or snapshot.status != STATUS_ACTIVE:
+            return None
+        return self._fresh(key, snapshot)
+
     def margin_for(self, key: TokenKey) -> timedelta:
         """The refresh margin for this token, spread by a stable jitter so tokens do not all refresh at once."""
         return self.refresh_margin + self.margin_jitter * (2 * _jitter_fraction(key) - 1)

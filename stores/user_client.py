@@ -12,6 +12,9 @@ from .rotation import FreshToken, TokenKey, TokenManager
 
 __all__ = ["UserClient"]
 
+# Errors about the token itself: before acting on one, check whether the stored token has moved on since the call.
+TOKEN_ERRORS = frozenset({"token_expired", "invalid_auth", "not_authed", "token_revoked"})
+
 
 class UserClient(WebClient):
     """Calls Slack as (enterprise, team, user); on token_expired it refreshes once and retries the call once.
@@ -49,7 +52,8 @@ class UserClient(WebClient):
         return f"UserClient(user_id={self.user_id!r}, team_id={self.key.team_id!r})"
 
     def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
-        """Make the call with the person's fresh token; refresh and retry once if Slack says it expired."""
+        """Make the call with the person's fresh token; on a token error, retry once with a newer token (refreshed now
+        on token_expired, or rotated by another worker meanwhile), else record what Slack said and raise."""
         for key in ("data", "params", "json"):
             if isinstance(kwargs.get(key), dict):
                 # A token smuggled into the arguments would bypass the person's own token: drop it.
@@ -58,16 +62,23 @@ class UserClient(WebClient):
         try:
             return self._call_with(fresh.token, api_method, kwargs)
         except SlackApiError as error:
-            code = error.response.get("error")
-            if code != "token_expired":
-                self.manager.record_api_error(self.key, code or "", error.response.data)
+            code = str(error.response.get("error") or "")
+            if code not in TOKEN_ERRORS:
+                self.manager.record_api_error(self.key, code, error.response.data)
                 raise
-        renewed = self._fresh = self.manager.refresh_after_expired(self.key, fresh.token)
+            if code == "token_expired":
+                renewed: FreshToken | None = self.manager.refresh_after_expired(self.key, fresh.token)
+            else:
+                # Another worker may have rotated or reconnected the token we used: then it is not ours to condemn.
+                renewed = self.manager.newer_token(self.key, fresh.token)
+            if renewed is None:
+                self.manager.record_api_error(self.key, code, error.response.data)
+                raise
+        self._fresh = renewed
         try:
             return self._call_with(renewed.token, api_method, kwargs)
         except SlackApiError as error:
-            code = error.response.get("error")
-            self.manager.record_api_error(self.key, code or "", error.response.data)
+            self.manager.record_api_error(self.key, str(error.response.get("error") or ""), error.response.data)
             raise
 
     def _token(self) -> FreshToken:

@@ -345,3 +345,16 @@ def test_on_postgresql_a_host_with_a_fast_clock_cannot_steal_a_live_lease(store,
     snapshot = holder.read(key)
     assert holder._acquire_lease(key, snapshot)
     assert not skewed._acquire_lease(key, snapshot)
+
+
+def test_a_token_rotated_by_another_worker_is_not_condemned(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    old_access, _ = connect(store, state)
+    key = TokenKey.of(None, "T1", "U1")
+    client = UserClient(manager, enterprise_id=None, team_id="T1", user_id="U1", base_url=manager.api_url,
+                        fresh=manager.fresh_token(key))  # fmt: skip
+    manager.refresh(key, manager.read(key), force=True)  # another worker rotates it meanwhile
+    state.access_tokens.pop(old_access)  # and Slack no longer knows the old one
+    assert client.chat_postMessage(channel="C1", text="hi")["ok"]
+    row = user_row(engine, store)
+    assert row.status == "active" and state.refresh_calls == 1

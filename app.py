@@ -8,6 +8,7 @@ Run modes (python app.py run):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -21,7 +22,7 @@ from urllib.parse import urlparse
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import click
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Installation
@@ -133,6 +134,20 @@ def create_app(settings: Settings, stores: Stores) -> App:
             f"Delegate is not installed in this workspace yet. An admin can add it at {base_url}/slack/install"
         ),
     )
+
+    @app.error
+    def unexpected_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        """Anything unforeseen (the database down, say): logged with its traceback; a person gets a sentence."""
+        logger.error("unhandled error in a Slack request: %s", type(error).__name__, exc_info=error)
+        if isinstance(body, dict) and body.get("command"):
+            text = "Delegate hit a problem on its side and did nothing. Try again in a minute."
+            return BoltResponse(
+                status=200,
+                body=json.dumps({"response_type": "ephemeral", "text": text}),
+                headers={"content-type": "application/json"},
+            )
+        return None  # Slack retries events and shows its own notice for interactions
+
     # Bolt tries listeners in registration order: ours first (commands lead), the rare revocation events last.
     register_listeners(app)
     app.enable_token_revocation_listeners()

@@ -230,3 +230,17 @@ def test_app_home_shows_the_connection(delegate: Delegate) -> None:
     delegate.sandbox.send_event({"type": "app_home_opened", "user": ALICE, "channel": "D0ALICE", "tab": "home"})
     home = wait_for(lambda: [v for v in delegate.sandbox.open_views(ALICE) if v.get("type") == "home"])
     assert "Disconnect" in json.dumps(home) or "disconnect" in json.dumps(home)
+
+
+def test_an_unexpected_failure_gets_a_sentence_not_a_silent_500(delegate: Delegate, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def database_down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(delegate.stores.manager, "read_for_request", database_down)
+    answer = delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "anyone?", channel_id=GENERAL)
+    assert answer["status"] == 200
+    [notice] = wait_for(lambda: shown_to(delegate, ALICE, "problem on its side"))
+    assert "Traceback" not in json.dumps(notice) and "database is down" not in json.dumps(notice)
+    assert posted(delegate, GENERAL, "anyone?") == []

@@ -1,4 +1,4 @@
-"""Slash commands: each acknowledges at once (usage and connect prompts included), then acts in a lazy listener."""
+"""Slash commands: each acknowledges at once (usage and connect prompts included), then acts after the ack."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from ..deferred import after_ack
 from .delegate import delegate_ack, delegate_callback
 from .post_as_me import post_as_me_ack, post_as_me_callback
 from .search_mine import search_mine_ack, search_mine_callback
@@ -15,7 +16,7 @@ from .snooze_me import snooze_me_ack, snooze_me_callback
 
 __all__ = ["COMMANDS", "register"]
 
-# command -> (ack function, lazy listeners)
+# command -> (ack function, work done after the ack)
 COMMANDS: dict[str, tuple[Callable[..., Any], Sequence[Callable[..., Any]]]] = {
     "/delegate": (delegate_ack, [delegate_callback]),
     "/post-as-me": (post_as_me_ack, [post_as_me_callback]),
@@ -26,5 +27,5 @@ COMMANDS: dict[str, tuple[Callable[..., Any], Sequence[Callable[..., Any]]]] = {
 
 
 def register(app: App) -> None:
-    for command, (ack, lazy) in COMMANDS.items():
-        app.command(command)(ack=ack, lazy=list(lazy))
+    for command, (ack, work) in COMMANDS.items():
+        app.command(command)(after_ack(app, ack, work))

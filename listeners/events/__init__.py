@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
+from ..deferred import after_ack
 from .app_home_opened import app_home_opened_ack, app_home_opened_callback
 from .user_change import user_change_ack, user_change_callback
 
@@ -14,5 +15,5 @@ EVENTS = ("app_home_opened", "user_change")
 
 
 def register(app: App) -> None:
-    app.event("app_home_opened")(ack=app_home_opened_ack, lazy=[app_home_opened_callback])
-    app.event("user_change")(ack=user_change_ack, lazy=[user_change_callback])
+    app.event("app_home_opened")(after_ack(app, app_home_opened_ack, [app_home_opened_callback]))
+    app.event("user_change")(after_ack(app, user_change_ack, [user_change_callback]))

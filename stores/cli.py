@@ -8,6 +8,7 @@ from settings import Settings, SettingsError
 
 
 def load_settings() -> Settings:
+    """The settings, or a clean command-line error naming what is wrong (shared by every command)."""
     try:
         return Settings.from_env()
     except SettingsError as error:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as StockStore
@@ -48,10 +49,9 @@ def seed(store, sandbox) -> None:  # type: ignore[no-untyped-def]
     sandbox.expire_tokens(USER, "user")
 
 
-def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, threads: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    before = sandbox.counters()
-    config = {
-        "mode": mode,
+def worker_config(sandbox, database_url: str, keys: str, **extra: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """What one storm worker process needs to reach the database and the sandbox as this app."""
+    return {
         "database_url": database_url,
         "client_id": sandbox.config.client_id,
         "client_secret": sandbox.config.client_secret,
@@ -59,22 +59,31 @@ def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, thre
         "api_url": sandbox.api_url,
         "team_id": TEAM,
         "user_id": USER,
-        "threads": threads,
-        "start_at": time.time() + 3,
+        "threads": 4,
+        "start_at": time.time() + 4,
+        **extra,
     }
-    workers = [
+
+
+def run_workers(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Start one worker process per config at once; returns each one's last JSON line (or its exit code)."""
+    processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(config)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
+            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(c)], cwd=ROOT, stdout=subprocess.PIPE, text=True
         )
-        for _ in range(processes)
+        for c in configs
     ]
-    results = []
-    for worker in workers:
-        out, _ = worker.communicate(timeout=120)
-        results.extend(json.loads(out.strip().splitlines()[-1])["results"])
+    outputs = []
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
+    return outputs
+
+
+def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, threads: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    before = sandbox.counters()
+    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads)
+    results = [r for output in run_workers([config] * processes) for r in output["results"]]
     after = sandbox.counters()
     tokens = {r["token"] for r in results if "token" in r}
     working = {t for t in tokens if _works(sandbox, t)}

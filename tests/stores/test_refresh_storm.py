@@ -3,20 +3,16 @@ which rejects a used refresh token with invalid_refresh_token like Slack (zero g
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from benchmarks.refresh_storm import TEAM, USER, seed
+from benchmarks.refresh_storm import TEAM, USER, run_workers, seed, worker_config
 from sandbox.server import SandboxServer
 from sandbox.testing import running_sandbox
 from stores import SQLAlchemyInstallationStore, generate_key
@@ -38,35 +34,6 @@ def keys_and_store(engine: Engine, sandbox: SandboxServer) -> tuple[str, SQLAlch
     store.create_tables()
     seed(store, sandbox)  # installed, then expired both at Slack and in the store
     return keys, store
-
-
-def run_workers(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(c)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-        )
-        for c in configs
-    ]
-    outputs = []
-    for process in processes:
-        out, _ = process.communicate(timeout=90)
-        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
-    return outputs
-
-
-def worker_config(sandbox: SandboxServer, database_url: str, keys: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "database_url": database_url,
-        "client_id": sandbox.config.client_id,
-        "client_secret": sandbox.config.client_secret,
-        "keys": keys,
-        "api_url": sandbox.api_url,
-        "team_id": TEAM,
-        "user_id": USER,
-        "threads": 4,
-        "start_at": time.time() + 4,
-        **extra,
-    }
 
 
 def refreshes(sandbox: SandboxServer) -> tuple[int, int]:

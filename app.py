@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlparse
@@ -27,6 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Installation
 
+from listeners.manifest import MANIFEST_PATH
 from settings import Settings
 from stores.authorize import DelegateAuthorize
 from stores.cli import load_settings
@@ -37,8 +37,6 @@ from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_setti
 from web.wsgi import DelegateWSGI
 
 logger = logging.getLogger("delegate")
-
-MANIFEST = Path(__file__).resolve().parent / "manifest.yml"
 
 
 # -- composition ------------------------------------------------------------------------------------------------
@@ -337,7 +335,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
     base = f"http://127.0.0.1:{settings.port}"
     redirect = f"{base}/slack/oauth_redirect"
     config = SandboxConfig.from_manifest(
-        MANIFEST,
+        MANIFEST_PATH,
         redirect_urls=[redirect],
         request_url=f"{base}/slack/events",
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},

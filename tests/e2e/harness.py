@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from app import MANIFEST, create_wsgi_app, serve_threaded
+from app import create_wsgi_app, serve_threaded
+from listeners.manifest import MANIFEST_PATH
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from sandbox.testing import running_sandbox
@@ -149,7 +150,7 @@ def running_delegate(
     base = f"http://127.0.0.1:{port}"
     request_url = None if socket_mode else f"{base}/slack/events"
     config = SandboxConfig.from_manifest(
-        MANIFEST, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options
+        MANIFEST_PATH, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options
     )
     with running_sandbox(config) as sandbox:
         env = delegate_env(config, sandbox, base, database_url or f"sqlite:///{data_dir / 'e2e.sqlite3'}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app import MANIFEST
+from listeners.manifest import MANIFEST_PATH
 from sandbox.config import SandboxConfig
 from sandbox.testing import running_sandbox
 from settings import Settings
@@ -26,7 +26,7 @@ def test_app_py_run_serves_slack_through_gunicorn_workers(tmp_path: Path) -> Non
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = SandboxConfig.from_manifest(
-        MANIFEST, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events"
+        MANIFEST_PATH, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events"
     )
     sandbox_port = free_port()
     while sandbox_port == port:  # the app binds its port only once it starts: keep the two apart

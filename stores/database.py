@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-__all__ = ["create_database_engine", "default_database_url"]
+__all__ = ["create_database_engine", "default_database_url", "write_transaction"]
+
+_IMMEDIATE = "delegate_write"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN (BEGIN IMMEDIATE), so it waits
+    under busy_timeout instead of failing with "database is locked" when it upgrades a read to a write."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            yield conn
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -37,10 +51,16 @@ def create_database_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Straight to the driver: going through SQLAlchemy's execution path costs more than the BEGIN itself.
-            conn.connection.driver_connection.execute("BEGIN")
+            immediate = conn.get_execution_options().get(_IMMEDIATE)
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
     kwargs.setdefault("pool_pre_ping", True)
+    if make_url(url).get_backend_name() == "postgresql":
+        # A host that vanishes (no FIN) is noticed within about 20 s, releasing the locks its session held.
+        connect_args = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .crypto import FieldContext, KeyRing
+from .database import write_transaction
 from .schema import NONE, STATUS_ACTIVE, Tables, build_tables, utcnow
 
 __all__ = ["SQLAlchemyInstallationStore"]
@@ -32,6 +33,7 @@ KeyRingSource = KeyRing | str | Sequence[str] | None
 
 # Encrypted columns per table; the name of the column is the "field" bound into the ciphertext.
 WORKSPACE_SECRET_COLUMNS = ("bot_token_enc", "bot_refresh_token_enc")
+GENERATION_COLUMNS = ("generation", "bot_generation")
 USER_SECRET_COLUMNS = ("user_token_enc", "user_refresh_token_enc", "incoming_webhook_url_enc")
 
 
@@ -51,6 +53,15 @@ def from_timestamp(value: float | int | None) -> datetime | None:
 
 def to_timestamp(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
+
+
+def issued_lifetime(expires_at: float | int | None, issued_at: float | None) -> int | None:
+    """How long Slack gave a token to live, in seconds, or None when it does not expire (or is unknown)."""
+    if expires_at is None or issued_at is None:
+        return None
+    lifetime = int(expires_at - issued_at)
+    # An installation re-saved long after it was issued (an import) says nothing about the lifetime.
+    return lifetime if 0 < lifetime <= 7 * 86400 else None
 
 
 def join_scopes(scopes: Sequence[str] | str | None) -> str | None:
@@ -160,13 +171,13 @@ class SQLAlchemyInstallationStore(InstallationStore):
 
     def save(self, installation: Installation) -> None:
         """Upsert the workspace row and the installing user's row; a blank user token never erases a stored one."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._upsert_workspace(conn, installation.to_bot() if installation.bot_token else None, installation)
             self._upsert_user(conn, installation)
 
     def save_bot(self, bot: Bot) -> None:
         """Upsert the bot side of a workspace or org install."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._upsert_workspace(conn, bot if bot.bot_token else None, None)
 
     def _workspace_where(self, enterprise_key: str, team_key: str) -> Any:
@@ -184,7 +195,8 @@ class SQLAlchemyInstallationStore(InstallationStore):
             return False
         try:
             with conn.begin_nested():
-                conn.execute(insert(table).values(**new_row, **changes))
+                first = {k: (1 if k in GENERATION_COLUMNS else v) for k, v in changes.items()}
+                conn.execute(insert(table).values(**new_row, **first))
             return True
         except IntegrityError:  # another process inserted it between our update and insert
             conn.execute(update(table).where(where).values(**changes))
@@ -212,6 +224,13 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 bot_scopes=join_scopes(bot.bot_scopes),
                 bot_installed_at=from_timestamp(bot.installed_at),
                 bot_status=STATUS_ACTIVE,
+                bot_lifetime_seconds=issued_lifetime(bot.bot_token_expires_at, bot.installed_at),
+                bot_refresh_failures=0,
+                bot_refresh_retry_at=None,
+                bot_refresh_owner=None,
+                bot_refresh_sent_at=None,
+                # A save is the newest truth: it fences off every writer that read the row before it.
+                bot_generation=self.bots.c.bot_generation + 1,
             )
             if installation is not None:
                 changes["installer_user_id"] = installation.user_id
@@ -264,6 +283,12 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 needed_scopes=None,
                 provided_scopes=None,
                 refresh_failures=0,
+                refresh_retry_at=None,
+                refresh_owner=None,
+                refresh_sent_at=None,
+                lifetime_seconds=issued_lifetime(installation.user_token_expires_at, installation.installed_at),
+                # A save (a new grant, a reconnect) is the newest truth: it fences off every writer that read before it.
+                generation=self.installations.c.generation + 1,
             )
         inserted = self._upsert(
             conn,
@@ -402,11 +427,12 @@ class SQLAlchemyInstallationStore(InstallationStore):
             "bot_refresh_token_enc": None,
             "bot_token_expires_at": None,
             "bot_status": "revoked",
-            "bot_lease_owner": None,
-            "bot_lease_expires_at": None,
+            "bot_refresh_owner": None,
+            "bot_refresh_sent_at": None,
+            "bot_generation": self.bots.c.bot_generation + 1,
             "updated_at": utcnow(),
         }
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             result = conn.execute(
                 update(self.bots)
                 .where(self._workspace_where(ent, team), self.bots.c.bot_token_enc.is_not(None))
@@ -419,7 +445,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
         """Delete one user's tokens, or without user_id every user's tokens in the workspace or org."""
         ent, team = to_key(enterprise_id), to_key(team_id)
         where = self._user_where(ent, team, user_id)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             users = conn.execute(select(self.installations.c.user_id).where(where)).scalars().all()
             conn.execute(delete(self.installations).where(where))
             for user in users:
@@ -433,7 +459,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
     def prune_events(self, older_than: datetime) -> int:
         """Delete audit events that occurred before the given moment; returns how many were deleted."""
         events = self.tables.token_events
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             deleted = conn.execute(
                 delete(events).where(events.c.client_id == self.client_id, events.c.occurred_at < older_than)
             )
@@ -471,7 +497,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
         ):
             last_id = 0
             while True:
-                with self.engine.begin() as conn:
+                with write_transaction(self.engine) as conn:
                     rows = conn.execute(
                         select(table).where(table.c.id > last_id).order_by(table.c.id).limit(batch_size)
                     ).all()

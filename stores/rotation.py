@@ -76,11 +76,11 @@ class Slot:
 
 USER = Slot(
     "user", "user_token_enc", "user_refresh_token_enc", "user_token_expires_at", "status", "last_refresh_outcome",
-    "last_refreshed_at", "lease_owner", "lease_expires_at", "user_scopes",
+    "last_refreshed_at", "refresh_owner", "refresh_sent_at", "user_scopes",
 )  # fmt: skip
 BOT = Slot(
     "bot", "bot_token_enc", "bot_refresh_token_enc", "bot_token_expires_at", "bot_status", "bot_last_refresh_outcome",
-    "bot_last_refreshed_at", "bot_lease_owner", "bot_lease_expires_at", "bot_scopes",
+    "bot_last_refreshed_at", "bot_refresh_owner", "bot_refresh_sent_at", "bot_scopes",
 )  # fmt: skip
 
 

@@ -3,6 +3,11 @@
 Absent keys (no enterprise for a plain workspace, no team for an org-wide install) are stored as the
 empty string NONE, never NULL, so that the unique constraints hold on SQLite, PostgreSQL and MySQL alike.
 Every column ending in ``_enc`` holds an AES-GCM ciphertext from ``stores.crypto``.
+
+Each token slot (a user's, or a workspace's bot) carries a ``generation``: bumped by every rotation, save, exchange
+and revocation, and compared by every write, so no stale writer can overwrite a newer token. ``refresh_owner`` and
+``refresh_sent_at`` mark a refresh request sent to Slack whose answer is not committed yet; ``lifetime_seconds`` is
+the lifetime Slack gave the current token; ``refresh_failures`` and ``refresh_retry_at`` pace retries after errors.
 """
 
 from __future__ import annotations
@@ -76,8 +81,12 @@ def build_tables(
         Column("bot_status", String(16), nullable=False, default="active"),
         Column("bot_last_refreshed_at", UTCDateTime()),
         Column("bot_last_refresh_outcome", String(64)),
-        Column("bot_lease_owner", String(64)),
-        Column("bot_lease_expires_at", UTCDateTime()),
+        Column("bot_refresh_failures", Integer, nullable=False, default=0),
+        Column("bot_refresh_retry_at", UTCDateTime()),
+        Column("bot_refresh_owner", String(64)),
+        Column("bot_refresh_sent_at", UTCDateTime()),
+        Column("bot_lifetime_seconds", Integer),
+        Column("bot_generation", Integer, nullable=False, default=0),
         Column("installer_user_id", String(32)),
         Column("created_at", UTCDateTime(), nullable=False),
         Column("updated_at", UTCDateTime(), nullable=False),
@@ -111,8 +120,11 @@ def build_tables(
         Column("last_refreshed_at", UTCDateTime()),
         Column("last_refresh_outcome", String(64)),
         Column("refresh_failures", Integer, nullable=False, default=0),
-        Column("lease_owner", String(64)),
-        Column("lease_expires_at", UTCDateTime()),
+        Column("refresh_retry_at", UTCDateTime()),
+        Column("refresh_owner", String(64)),
+        Column("refresh_sent_at", UTCDateTime()),
+        Column("lifetime_seconds", Integer),
+        Column("generation", Integer, nullable=False, default=0),
         Column("installed_at", UTCDateTime(), nullable=False),
         Column("updated_at", UTCDateTime(), nullable=False),
         UniqueConstraint("client_id", "enterprise_id", "team_id", "user_id", name=f"{user_tokens_name}_key"),

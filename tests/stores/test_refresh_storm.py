@@ -65,7 +65,7 @@ def test_a_killed_lease_holder_leaves_a_lease_that_expires(
     keys, store = keys_and_store
     [killed] = run_workers([worker_config(sandbox, database_url, keys, mode="die_holding_lease", lease_seconds=2)])
     assert killed == {"holding": True}
-    lease = store.installations.c.lease_owner
+    lease = store.installations.c.refresh_owner
     with engine.connect() as conn:
         assert conn.execute(select(lease)).scalar_one() is not None  # the dead process's lease is still there
     [survivor] = run_workers([worker_config(sandbox, database_url, keys, lease_seconds=2, start_at=0)])

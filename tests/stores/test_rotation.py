@@ -115,7 +115,7 @@ def test_expiring_token_is_refreshed_and_committed_before_use(store, manager, to
     assert stored.user_refresh_token not in (None, old_refresh)
     assert stored.user_token_expires_at > time.time() + 43000
     row = user_row(engine, store)
-    assert row.last_refresh_outcome == "refreshed" and row.last_refreshed_at is not None and row.lease_owner is None
+    assert row.last_refresh_outcome == "refreshed" and row.last_refreshed_at is not None and row.refresh_owner is None
     assert events(engine, store)[-1] == ("refreshed", None)
 
 
@@ -143,7 +143,7 @@ def test_waiting_for_a_live_holder_is_bounded(store, token_server, engine) -> No
     connect(store, state, stored_expires_in=-10)
     with engine.begin() as conn:
         conn.execute(
-            update(store.installations).values(lease_owner="elsewhere", lease_expires_at=utcnow() + timedelta(hours=1))
+            update(store.installations).values(refresh_owner="elsewhere", refresh_sent_at=utcnow() + timedelta(hours=1))
         )
     manager = TokenManager(
         store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False, wait_timeout=timedelta(seconds=0.5)
@@ -204,7 +204,7 @@ def test_server_errors_keep_a_still_valid_token_in_use(store, manager, token_ser
     fresh = manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
     assert fresh.token == access
     row = user_row(engine, store)
-    assert row.status == "active" and row.refresh_failures == 1 and row.lease_owner is None
+    assert row.status == "active" and row.refresh_failures == 1 and row.refresh_owner is None
     assert row.last_refresh_outcome == "fatal_error"
     # the next ask succeeds
     assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token != access

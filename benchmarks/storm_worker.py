@@ -2,7 +2,9 @@
 
 Usage: python -m benchmarks.storm_worker CONFIG_JSON; prints one JSON line with what each thread got.
 Modes: "delegate" (our token manager), "stock" (slack_sdk's SQLAlchemy store and token rotator, exactly what
-Bolt's authorize does on every request), and "die_holding_lease" (take the refresh lease, then SIGKILL itself).
+Bolt's authorize does on every request), "die_holding_lock" (take the token's refresh lock, then SIGKILL itself
+before anything reaches Slack) and "die_after_rotation" (refresh, and SIGKILL itself once Slack has answered,
+before the answer is stored).
 """
 
 from __future__ import annotations
@@ -30,16 +32,27 @@ def delegate_asker(config: dict, engine) -> Callable[[], str]:  # type: ignore[n
         store,
         client_secret=config["client_secret"],
         api_url=config["api_url"],
-        lease=timedelta(seconds=config.get("lease_seconds", 60)),
         wait_timeout=timedelta(seconds=config.get("wait_seconds", 30)),
+        in_flight_grace=timedelta(seconds=config.get("grace_seconds", 25)),
         background_refresh=False,
     )
     key = TokenKey.of(None, config["team_id"], config["user_id"])
-    if config.get("mode") == "die_holding_lease":
-        snapshot = manager.read(key)
-        assert snapshot is not None and manager._acquire_lease(key, snapshot)
-        print(json.dumps({"holding": True}), flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
+    if config.get("mode") == "die_holding_lock":
+        with manager.locks.hold(key, wait=5) as held:
+            assert held is not None
+            print(json.dumps({"holding": True}), flush=True)
+            time.sleep(config.get("hold_seconds", 0.5))
+            print(json.dumps({"killed_at": time.time()}), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    if config.get("mode") == "die_after_rotation":
+        rows = manager.rows
+
+        def die(*args: object, **kwargs: object) -> bool:
+            print(json.dumps({"rotated": True}), flush=True)  # Slack has rotated; nothing is stored yet
+            os.kill(os.getpid(), signal.SIGKILL)
+            return False
+
+        rows.commit_refresh = die  # type: ignore[method-assign]
     return lambda: manager.fresh_token(key).token
 
 
@@ -77,8 +90,9 @@ def main() -> None:
         try:
             outcome = {"token": ask()}
         except Exception as error:  # noqa: BLE001 - reported to the caller
-            outcome = {"error": type(error).__name__}
+            outcome = {"error": type(error).__name__, "reason": str(getattr(error, "reason", "") or "")}
         outcome["seconds"] = f"{time.perf_counter() - started:.4f}"
+        outcome["finished_at"] = f"{time.time():.4f}"
         with lock:
             results.append(outcome)
 

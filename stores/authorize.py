@@ -1,4 +1,4 @@
-"""Bolt's authorize, from the store alone: one indexed read, no Slack call, and only the acting person's token."""
+"""Bolt's authorize, from the store alone: one indexed read, no Slack call, no lock, and only the acting person's token."""
 
 from __future__ import annotations
 
@@ -53,9 +53,13 @@ class DelegateAuthorize(Authorize):
             person = self.manager.read(TokenKey.of(acting_enterprise, acting_team, acting_user))
 
         bot_token = None
+        context["bot_token_stale"] = False
         if bot is not None:
             try:
-                bot_token = self.manager.fresh_token(TokenKey(key.enterprise_id, key.team_id), bot).token
+                # Never a refresh here: a stale bot token is renewed by the work after the ack (listeners.deferred).
+                bot_fresh = self.manager.token_for_request(TokenKey(key.enterprise_id, key.team_id), bot)
+                bot_token = bot_fresh.token
+                context["bot_token_stale"] = bot_fresh.stale
             except TokenError:
                 logger.exception("the bot token of team %s is unusable", team_id)
 
@@ -68,7 +72,8 @@ class DelegateAuthorize(Authorize):
         if acting_user:
             user_key = TokenKey.of(acting_enterprise, acting_team, acting_user)
             try:
-                fresh = self.manager.fresh_token(user_key, person)
+                # Read and decrypt only: a token due for renewal is refreshed after the ack, by the UserClient.
+                fresh = self.manager.token_for_request(user_key, person)
                 user_token, user_scopes = fresh.token, list(fresh.scopes)
                 context["user_client"] = UserClient(
                     self.manager,

@@ -8,6 +8,7 @@
     ├── MissingScope              the token lacks scopes a call needs (needed, provided)
     ├── SlackUnavailable          Slack could not be reached or kept failing, and no still-valid token is left
     ├── RefreshTimeout            another worker's refresh did not finish in time
+    ├── StoreUnavailable          Delegate's own database did not answer (restarting, connection lost)
     └── TokenManagerConfigError   the app's own credentials are wrong (invalid_client_id, bad_client_secret)
 
 No message ever carries a token, refresh token or client secret.
@@ -21,6 +22,7 @@ __all__ = [
     "NotConnected",
     "RefreshTimeout",
     "SlackUnavailable",
+    "StoreUnavailable",
     "TokenError",
     "TokenManagerConfigError",
     "TokenRevoked",
@@ -72,6 +74,10 @@ class SlackUnavailable(TokenError):
 
 class RefreshTimeout(TokenError):
     """Another worker's refresh of the same token did not finish within the wait limit."""
+
+
+class StoreUnavailable(TokenError):
+    """Delegate's own database did not answer; nothing was changed, and trying again shortly should work."""
 
 
 class TokenManagerConfigError(TokenError):

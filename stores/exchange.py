@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select, update
 
+from .database import write_transaction
 from .refresher import Pacer
 from .rotation import BOT, USER, Slot, TokenKey, TokenManager
 from .schema import NONE, STATUS_ACTIVE
@@ -47,21 +48,21 @@ def exchange_long_lived_tokens(
     report = ExchangeReport()
     pacer = Pacer(max_per_minute)
     candidates = _candidates(manager)
-    for done, (slot, key, row_id, cipher) in enumerate(candidates):
+    for done, (slot, key, row_id, generation) in enumerate(candidates):
         if (stop is not None and stop.is_set()) or (limit is not None and done >= limit):
             report.remaining = len(candidates) - done
             break
         pacer.wait(stop)
-        outcome = _exchange_one(manager, slot, key, row_id, cipher)
+        outcome = _exchange_one(manager, slot, key, row_id, generation)
         setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 
-def _candidates(manager: TokenManager) -> list[tuple[Slot, TokenKey, int, str]]:
+def _candidates(manager: TokenManager) -> list[tuple[Slot, TokenKey, int, int]]:
     found = []
     with manager.store.engine.connect() as conn:
         for slot in (USER, BOT):
-            table = manager._table(slot)
+            table = manager.rows.table(slot)
             c = table.c
             rows = conn.execute(
                 select(table)
@@ -78,38 +79,41 @@ def _candidates(manager: TokenManager) -> list[tuple[Slot, TokenKey, int, str]]:
                 key = TokenKey(row.enterprise_id, row.team_id, row.user_id if slot is USER else NONE)
                 token = manager.store.unseal(row, slot.token, key.user_id)
                 if token and not token.startswith("xoxe."):
-                    found.append((slot, key, row.id, getattr(row, slot.token)))
+                    found.append((slot, key, row.id, getattr(row, slot.generation)))
     return found
 
 
-def _exchange_one(manager: TokenManager, slot: Slot, key: TokenKey, row_id: int, cipher: str) -> str:
-    token = manager.store.keyring.decrypt(
-        cipher, manager.store.field_context(key.enterprise_id, key.team_id, key.user_id, slot.token)
-    )
+def _exchange_one(manager: TokenManager, slot: Slot, key: TokenKey, row_id: int, generation: int) -> str:
+    current = manager.rows.read(key)
+    if current is None or current.generation != generation or current.token is None:
+        return "failed"  # changed since the list was made (a reconnect, a revoke): the next run sees it again
     try:
         response = manager.oauth.oauth_v2_exchange(
-            client_id=manager.client_id, client_secret=manager._client_secret, token=token or ""
+            client_id=manager.client_id, client_secret=manager._client_secret, token=current.token
         )
     except SlackApiError as error:
         code = error.response.get("error") or "unknown_error"
         outcome = ALREADY_EXCHANGED if code == "token_already_exchanged" else f"exchange_failed:{code}"
-        _record(manager, slot, key, row_id, cipher, {slot.outcome: outcome[:64]}, "exchange_failed", code)
+        _record(manager, slot, key, row_id, generation, {slot.outcome: outcome[:64]}, "exchange_failed", code)
         return "already_exchanged" if code == "token_already_exchanged" else "failed"
     except (SlackClientError, OSError) as error:
         logger.warning("oauth.v2.exchange could not be reached: %s", type(error).__name__)
         return "failed"
     data: dict[str, Any] = response.data  # type: ignore[assignment]
     now = manager.clock()
-    seal = manager.store.seal
+    seal = manager.rows.seal
+    table = manager.rows.table(slot)
     values = {
-        slot.token: seal(data["access_token"], key.enterprise_id, key.team_id, key.user_id, slot.token),
-        slot.refresh: seal(data.get("refresh_token"), key.enterprise_id, key.team_id, key.user_id, slot.refresh),
+        slot.token: seal(key, slot.token, data["access_token"]),
+        slot.refresh: seal(key, slot.refresh, data.get("refresh_token")),
         slot.expires: now + timedelta(seconds=int(data["expires_in"])) if data.get("expires_in") else None,
+        slot.lifetime: int(data["expires_in"]) if data.get("expires_in") else None,
         slot.refreshed_at: now,
         slot.outcome: "exchanged",
+        slot.generation: table.c[slot.generation] + 1,
         "updated_at": now,
     }
-    _record(manager, slot, key, row_id, cipher, values, "exchanged", None)
+    _record(manager, slot, key, row_id, generation, values, "exchanged", None)
     return "exchanged"
 
 
@@ -118,17 +122,15 @@ def _record(
     slot: Slot,
     key: TokenKey,
     row_id: int,
-    cipher: str,
+    generation: int,
     values: dict[str, Any],
     event: str,
     detail: str | None,
 ) -> None:
-    table = manager._table(slot)
+    table = manager.rows.table(slot)
     c = table.c
-    with manager.store.engine.begin() as conn:
-        # Only over the token we exchanged: a reconnect meanwhile has newer tokens that must stay.
-        if conn.execute(update(table).where(c.id == row_id, c[slot.token] == cipher).values(values)).rowcount:
-            manager.store.record_event(
-                conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
-                token_kind=slot.kind, event=event, detail=detail,
-            )  # fmt: skip
+    with write_transaction(manager.store.engine) as conn:
+        # Only over the generation we exchanged: a reconnect or revoke meanwhile is newer and must stay.
+        guard = update(table).where(c.id == row_id, c[slot.generation] == generation).values(values)
+        if conn.execute(guard).rowcount:
+            manager.rows.record_event(conn, key, event, detail)

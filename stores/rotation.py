@@ -1,40 +1,44 @@
-"""The token manager: a fresh token on demand, refreshed exactly once per token across threads, processes and hosts.
+"""The token manager: a valid token on demand, each refresh token sent to Slack at most once across threads,
+processes and hosts, and every answer Slack gives turned into the right state.
 
-How one refresh is made single-flight:
-- within a process, one lock per token: the first thread refreshes, the others wait and then re-read the row;
-- across processes and hosts, a lease on the row: an UPDATE that succeeds only if nobody holds an unexpired lease
-  and the refresh token is still the one the caller read. The holder calls Slack, commits the new access token,
-  refresh token and expiry, and only then returns them; the others poll the row until it changes. A holder that
-  dies leaves a lease that simply expires.
+How one refresh happens (`TokenManager.refresh`):
+1. threads of one process queue on a per-token lock, so one of them does the work and the others reuse its result;
+2. that thread takes the token's cross-process lock (`stores.locks`), which dies with its holder, and re-reads the
+   row under it: if someone else has rotated it meanwhile, that result is used;
+3. it records, durably, that a refresh of this generation is being sent, then calls `oauth.v2.access` once, with no
+   retry and no sleep while holding the lock;
+4. on success it commits the new tokens over the generation it read (on PostgreSQL in the lock's own transaction)
+   and only then hands them out; if that write fails, the tokens stay in this process, are served from memory,
+   and the write is retried until it lands;
+5. on a 429 or a 5xx it clears the mark, releases the lock, backs off outside it, and tries again while the caller's
+   budget lasts; a still-valid old token stays in use meanwhile and nothing turns into a reconnect prompt.
+
+A refresh whose outcome is unknown (the holder died after sending, or Slack's answer was lost) is never sent
+again: with zero grace the refresh token is presumed spent, the row becomes needs_reauth and the person is told.
+The request path never comes here: `token_for_request` only reads, and schedules a refresh in the background.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
 import threading
 import time
+import urllib.error
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web import WebClient
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import (
     MissingScope,
@@ -42,13 +46,16 @@ from .errors import (
     NotConnected,
     RefreshTimeout,
     SlackUnavailable,
+    StoreUnavailable,
     TokenManagerConfigError,
     TokenRevoked,
 )
-from .installation_store import SQLAlchemyInstallationStore, to_key, to_timestamp
-from .schema import NONE, STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, UTCDateTime, utcnow
+from .installation_store import SQLAlchemyInstallationStore, to_timestamp
+from .locks import Held, locks_for
+from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, utcnow
+from .token_rows import BOT, USER, Slot, Snapshot, TokenKey, TokenRows, jitter_fraction
 
-__all__ = ["ConnectionInfo", "FreshToken", "TokenKey", "TokenManager"]
+__all__ = ["BOT", "USER", "ConnectionInfo", "FreshToken", "Slot", "Snapshot", "TokenKey", "TokenManager"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,77 +63,22 @@ logger = logging.getLogger(__name__)
 REAUTH_ERRORS = frozenset({"invalid_refresh_token", "invalid_grant", "invalid_auth", "not_authed"})
 REVOKED_ERRORS = frozenset({"token_revoked", "account_inactive", "tokens_revoked", "app_uninstalled", "user_not_found"})
 CONFIG_ERRORS = frozenset({"invalid_client_id", "bad_client_secret", "invalid_client", "invalid_grant_type"})
-
-
-@dataclass(frozen=True)
-class Slot:
-    """The columns that hold one kind of token (a user's, or a workspace's bot)."""
-
-    kind: str
-    token: str
-    refresh: str
-    expires: str
-    status: str
-    outcome: str
-    refreshed_at: str
-    lease_owner: str
-    lease_expires: str
-    scopes: str
-
-
-USER = Slot(
-    "user", "user_token_enc", "user_refresh_token_enc", "user_token_expires_at", "status", "last_refresh_outcome",
-    "last_refreshed_at", "refresh_owner", "refresh_sent_at", "user_scopes",
-)  # fmt: skip
-BOT = Slot(
-    "bot", "bot_token_enc", "bot_refresh_token_enc", "bot_token_expires_at", "bot_status", "bot_last_refresh_outcome",
-    "bot_last_refreshed_at", "bot_refresh_owner", "bot_refresh_sent_at", "bot_scopes",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TokenKey:
-    """Whose token: enterprise and team in stored (sentinel) form, and the user, or NONE for the bot."""
-
-    enterprise_id: str
-    team_id: str
-    user_id: str = NONE
-
-    @classmethod
-    def of(cls, enterprise_id: str | None, team_id: str | None, user_id: str | None = None) -> TokenKey:
-        return cls(to_key(enterprise_id), to_key(team_id), user_id or NONE)
-
-    @property
-    def slot(self) -> Slot:
-        return USER if self.user_id else BOT
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One read of a token's row; the refresh token is decrypted only when a refresh needs it."""
-
-    row_id: int
-    token: str | None
-    refresh_cipher: str | None
-    expires_at: datetime | None
-    status: str
-    scopes: tuple[str, ...]
-    row: Any = field(repr=False)
-    open_refresh_token: Callable[[], str | None] = field(repr=False, compare=False, default=lambda: None)
-
-    @cached_property
-    def refresh_token(self) -> str | None:
-        return self.open_refresh_token()
+TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+# Outcomes that mean the refresh token may be spent although no new one was stored.
+INTERRUPTED = "refresh_interrupted"
+ANSWER_LOST = "refresh_answer_lost"
 
 
 @dataclass(frozen=True)
 class FreshToken:
-    """A token that is valid now, with what it may do."""
+    """A token as stored now, with what it may do; `stale` when it must be refreshed before use."""
 
     token: str = field(repr=False)
     scopes: tuple[str, ...]
     expires_at: datetime | None
     key: TokenKey
+    generation: int = 0
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,8 +99,25 @@ class ConnectionInfo:
     rotating: bool
 
 
+@dataclass(frozen=True)
+class _Backoff:
+    """Slack answered without rotating; try again after this many seconds (outside the lock)."""
+
+    seconds: float
+    reason: str
+
+
+@dataclass
+class _Pending:
+    """A rotation Slack answered whose write has not landed yet: served from memory until it does."""
+
+    generation: int
+    values: dict[str, Any] = field(repr=False)
+    snapshot: Snapshot
+
+
 class TokenManager:
-    """Hands out fresh user and bot tokens, refreshing each one at most once however many workers ask."""
+    """Hands out valid user and bot tokens, sending each refresh token to Slack at most once however many ask."""
 
     def __init__(
         self,
@@ -160,43 +129,43 @@ class TokenManager:
         refresh_margin: timedelta = timedelta(hours=2),
         margin_jitter: timedelta = timedelta(minutes=10),
         inline_margin: timedelta = timedelta(minutes=5),
-        lease: timedelta = timedelta(seconds=60),
-        wait_timeout: timedelta = timedelta(seconds=30),
-        poll_interval: float = 0.05,
+        wait_timeout: timedelta = timedelta(seconds=10),
+        in_flight_grace: timedelta | None = None,
+        max_refresh_failures: int = 5,
+        failure_backoff: timedelta = timedelta(seconds=30),
+        max_backoff: timedelta = timedelta(minutes=30),
         background_refresh: bool = True,
         clock: Callable[[], datetime] = utcnow,
         oauth_client: WebClient | None = None,
         http_timeout: int = 10,
     ):
         self.store = store
+        self.rows = TokenRows(store)
+        self.locks = locks_for(store.engine, store.client_id)
         self.client_id = client_id or store.client_id
         self._client_secret = client_secret
         self.api_url = api_url
         self.refresh_margin = refresh_margin
         self.margin_jitter = margin_jitter
         self.inline_margin = inline_margin
-        self.lease = lease
         self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
+        # How long a refresh sent by someone else may still be answered and committed (their HTTP call and write).
+        self.in_flight_grace = in_flight_grace or timedelta(seconds=2 * http_timeout + 5)
+        self.max_refresh_failures = max_refresh_failures
+        self.failure_backoff = failure_backoff
+        self.max_backoff = max_backoff
         self.clock = clock
         self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.oauth = oauth_client or WebClient(
-            base_url=api_url,
-            timeout=http_timeout,
-            retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=1),
-                RateLimitErrorRetryHandler(max_retry_count=2),
-                ServerErrorRetryHandler(max_retry_count=2),
-            ],
-        )
-        self._queries = _Queries(store)
-        self._pair = _RawSelect(self._queries.pair, store.engine)
+        # No retry handlers: a refresh token is sent once per attempt, and every wait happens outside the lock.
+        self.oauth = oauth_client or WebClient(base_url=api_url, timeout=http_timeout, retry_handlers=[])
         self._locks: dict[TokenKey, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._background = (
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="delegate-refresh") if background_refresh else None
         )
         self._scheduled: set[TokenKey] = set()
+        self._pending: dict[TokenKey, _Pending] = {}
+        self._flusher: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"TokenManager(client_id={self.client_id!r}, owner={self.owner!r})"
@@ -209,7 +178,7 @@ class TokenManager:
     # -- public API -----------------------------------------------------------------------------------------
 
     def fresh_user_token(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> FreshToken:
-        """The person's valid token: one indexed read, and a refresh only when it is about to expire."""
+        """The person's valid token, refreshed first if it must be (this may wait: never call it before the ack)."""
         if not user_id:
             raise NotConnected("no user to act as", user_id=user_id)
         return self.fresh_token(TokenKey.of(enterprise_id, team_id, user_id))
@@ -217,23 +186,58 @@ class TokenManager:
     def fresh_bot_token(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
     ) -> FreshToken:
-        """The workspace's (or org's) valid bot token."""
+        """The workspace's (or org's) valid bot token (this may wait: never call it before the ack)."""
         return self.fresh_token(TokenKey.of(enterprise_id, None if is_enterprise_install else team_id))
 
-    def fresh_token(self, key: TokenKey, snapshot: Snapshot | None = None) -> FreshToken:
-        """A valid token for the key; pass a snapshot already read to spare the read."""
+    def read(self, key: TokenKey) -> Snapshot | None:
+        """Read and decrypt the token's row (one indexed read)."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending.snapshot
+        return self._guarded_read(key)
+
+    def read_for_request(self, key: TokenKey) -> tuple[Snapshot | None, Snapshot | None, Any]:
+        """The workspace's bot and one person's token in one indexed read: (bot, user, workspace row)."""
+        bot, person, workspace = self.rows.read_for_request(key)
+        if self._pending:  # rotations the database has not taken yet are served from memory
+            bot_pending = self._pending.get(TokenKey(key.enterprise_id, key.team_id))
+            bot = bot_pending.snapshot if bot_pending is not None and bot is not None else bot
+            person_pending = self._pending.get(key) if key.user_id else None
+            person = person_pending.snapshot if person_pending is not None else person
+        return bot, person, workspace
+
+    def token_for_request(self, key: TokenKey, snapshot: Snapshot | None) -> FreshToken:
+        """The stored token for the request path: never calls Slack, never waits on a lock.
+
+        A token inside its refresh margin is handed out as is and refreshed in the background; one about to expire
+        is marked stale, so that the work after the acknowledgement refreshes it before use.
+        """
+        self._raise_if_unusable(key, snapshot)
+        assert snapshot is not None
+        if not snapshot.rotating or snapshot.status != STATUS_ACTIVE:
+            return self._fresh(key, snapshot)
+        remaining = self._remaining(snapshot)
+        margin = self.margin_for(key, snapshot.lifetime)
+        if remaining > margin:
+            return self._fresh(key, snapshot)
+        self.schedule_refresh(key)
+        return self._fresh(key, snapshot, stale=remaining <= self.inline_margin_for(margin))
+
+    def fresh_token(self, key: TokenKey, snapshot: Snapshot | None = None, *, wait: timedelta | None = None) -> FreshToken:
+        """A valid token for the key, refreshed now if it is about to expire (waits at most `wait`)."""
         snapshot = snapshot if snapshot is not None else self.read(key)
         self._raise_if_unusable(key, snapshot)
-        assert snapshot is not None and snapshot.token is not None
-        if snapshot.refresh_cipher is None or snapshot.expires_at is None:
-            return self._fresh(key, snapshot)  # a token that does not rotate
-        remaining = snapshot.expires_at - self.clock()
-        if remaining > self.margin_for(key):
+        assert snapshot is not None
+        if not snapshot.rotating:
             return self._fresh(key, snapshot)
-        if remaining > self.inline_margin and self._background is not None:
-            self._schedule(key, snapshot)
+        remaining = self._remaining(snapshot)
+        margin = self.margin_for(key, snapshot.lifetime)
+        if remaining > margin:
             return self._fresh(key, snapshot)
-        return self._fresh(key, self.refresh(key, snapshot))
+        if remaining > self.inline_margin_for(margin) and self._background is not None:
+            self.schedule_refresh(key)
+            return self._fresh(key, snapshot)
+        return self._fresh(key, self.refresh(key, snapshot, wait=wait))
 
     def refresh_after_expired(self, key: TokenKey, used_token: str) -> FreshToken:
         """Slack said the token we used has expired: refresh it, unless someone already has."""
@@ -251,65 +255,43 @@ class TokenManager:
             return None
         return self._fresh(key, snapshot)
 
-    def margin_for(self, key: TokenKey) -> timedelta:
-        """The refresh margin for this token, spread by a stable jitter so tokens do not all refresh at once."""
-        return self.refresh_margin + self.margin_jitter * (2 * _jitter_fraction(key) - 1)
+    def margin_for(self, key: TokenKey, lifetime: int | None = None) -> timedelta:
+        """How long before expiry the token is refreshed: the margin spread by a stable per-token jitter, and at
+        most half the lifetime Slack gave it (so a short-lived token is not refreshed on every use)."""
+        margin = self.refresh_margin + self.margin_jitter * (2 * jitter_fraction(key) - 1)
+        if lifetime:
+            margin = min(margin, timedelta(seconds=lifetime / 2))
+        return margin
+
+    def inline_margin_for(self, margin: timedelta) -> timedelta:
+        """Left to live below which a token is refreshed before use rather than in the background."""
+        return min(self.inline_margin, margin / 4)
 
     # -- reading ------------------------------------------------------------------------------------------
 
-    def _table(self, slot: Slot) -> Table:
-        return self.store.installations if slot is USER else self.store.bots
+    def _guarded_read(self, key: TokenKey) -> Snapshot | None:
+        try:
+            return self.rows.read(key)
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(
+                f"Delegate's database did not answer ({type(error).__name__}); try again in a moment",
+                user_id=key.user_id,
+            ) from None
 
-    def _where(self, key: TokenKey) -> Any:
-        if key.slot is USER:
-            return self.store._user_where(key.enterprise_id, key.team_id, key.user_id)
-        return self.store._workspace_where(key.enterprise_id, key.team_id)
+    def _remaining(self, snapshot: Snapshot) -> timedelta:
+        assert snapshot.expires_at is not None
+        return snapshot.expires_at - self.clock()
 
-    def read(self, key: TokenKey) -> Snapshot | None:
-        """Read and decrypt the token's row (one indexed read)."""
-        params = {"client_id": self.client_id, "enterprise_id": key.enterprise_id, "team_id": key.team_id}
-        if key.slot is USER:
-            params["user_id"] = key.user_id
-        with self.store.engine.connect() as conn:
-            row = conn.execute(self._queries.one[key.slot.kind], params).first()
-        return None if row is None else self._snapshot(key, row)
-
-    def read_for_request(self, key: TokenKey) -> tuple[Snapshot | None, Snapshot | None, Any]:
-        """The workspace's bot and one person's token in one indexed read: (bot, user, workspace row)."""
-        params = {
-            "client_id": self.client_id,
-            "enterprise_id": key.enterprise_id,
-            "team_id": key.team_id,
-            "user_id": key.user_id,
-        }
-        row = self._pair.first(params)
-        if row is None:
-            return None, self.read(key) if key.user_id else None, None
-        workspace = _Prefixed(row, "w_")
-        user = _Prefixed(row, "u_")
-        bot_key = TokenKey(key.enterprise_id, key.team_id)
-        bot = self._snapshot(bot_key, workspace) if workspace.bot_token_enc is not None else None
-        person = self._snapshot(key, user) if key.user_id and user.id is not None else None
-        return bot, person, workspace
-
-    def _snapshot(self, key: TokenKey, row: Any) -> Snapshot:
-        slot = key.slot
-        user = key.user_id
-        scopes = getattr(row, slot.scopes) or ""
-        return Snapshot(
-            row_id=row.id,
-            token=self.store.unseal(row, slot.token, user),
-            refresh_cipher=getattr(row, slot.refresh),
-            open_refresh_token=lambda: self.store.unseal(row, slot.refresh, user),
-            expires_at=getattr(row, slot.expires),
-            status=getattr(row, slot.status),
-            scopes=tuple(s for s in scopes.split(",") if s),
-            row=row,
-        )
-
-    def _fresh(self, key: TokenKey, snapshot: Snapshot) -> FreshToken:
+    def _fresh(self, key: TokenKey, snapshot: Snapshot, *, stale: bool = False) -> FreshToken:
         assert snapshot.token is not None
-        return FreshToken(token=snapshot.token, scopes=snapshot.scopes, expires_at=snapshot.expires_at, key=key)
+        return FreshToken(
+            token=snapshot.token,
+            scopes=snapshot.scopes,
+            expires_at=snapshot.expires_at,
+            key=key,
+            generation=snapshot.generation,
+            stale=stale,
+        )
 
     def _raise_if_unusable(self, key: TokenKey, snapshot: Snapshot | None) -> None:
         who = key.user_id or "the bot"
@@ -319,15 +301,20 @@ class TokenManager:
             raise NeedsReauth(
                 f"Slack no longer accepts the stored token of {who}; reconnect to continue",
                 user_id=key.user_id,
-                reason=getattr(snapshot.row, "status_reason", None) if key.slot is USER else None,
+                reason=snapshot.status_reason or snapshot.outcome,
             )
         if snapshot.status == STATUS_REVOKED or snapshot.token is None:
-            raise TokenRevoked(f"the token of {who} was revoked", user_id=key.user_id)
+            raise TokenRevoked(f"the token of {who} was revoked", user_id=key.user_id, reason=snapshot.status_reason)
+
+    def _still_valid(self, snapshot: Snapshot) -> bool:
+        return snapshot.expires_at is None or snapshot.expires_at > self.clock()
 
     # -- refreshing -----------------------------------------------------------------------------------------
 
-    def _schedule(self, key: TokenKey, snapshot: Snapshot) -> None:
-        assert self._background is not None
+    def schedule_refresh(self, key: TokenKey) -> None:
+        """Refresh the token on a background thread (at most one scheduled per token); returns at once."""
+        if self._background is None:
+            return
         with self._locks_guard:
             if key in self._scheduled:
                 return
@@ -335,30 +322,46 @@ class TokenManager:
 
         def run() -> None:
             try:
-                self.refresh(key, snapshot)
+                snapshot = self.read(key)
+                if snapshot is not None and snapshot.status == STATUS_ACTIVE and snapshot.rotating:
+                    if self._remaining(snapshot) <= self.margin_for(key, snapshot.lifetime):
+                        self.refresh(key, snapshot)
+            except (NeedsReauth, TokenRevoked, NotConnected):
+                pass  # recorded on the row; the person is told on their next use
             except Exception:  # noqa: BLE001 - a background refresh must never take the worker down
-                logger.exception("background refresh failed for %s", _describe(key))
+                logger.exception("background refresh failed for %s", key.describe())
             finally:
                 with self._locks_guard:
                     self._scheduled.discard(key)
 
-        self._background.submit(run)
+        try:
+            self._background.submit(run)
+        except RuntimeError:  # shutting down
+            with self._locks_guard:
+                self._scheduled.discard(key)
 
     @contextmanager
-    def _local_turn(self, key: TokenKey) -> Iterator[None]:
+    def _local_turn(self, key: TokenKey, wait: float) -> Iterator[bool]:
         with self._locks_guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        if not lock.acquire(timeout=self.wait_timeout.total_seconds()):
-            raise RefreshTimeout(f"timed out waiting for another thread's refresh of {_describe(key)}", user_id=key.user_id)
+        acquired = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
         try:
-            yield
+            yield acquired
         finally:
-            lock.release()
+            if acquired:
+                lock.release()
 
-    def refresh(self, key: TokenKey, seen: Snapshot, *, force: bool = False) -> Snapshot:
-        """Refresh the token unless another worker already has; returns the committed fresh row."""
-        deadline = time.monotonic() + self.wait_timeout.total_seconds()
-        with self._local_turn(key):
+    def refresh(
+        self, key: TokenKey, seen: Snapshot, *, force: bool = False, wait: timedelta | None = None
+    ) -> Snapshot:
+        """Refresh the token unless another worker already has; returns the fresh state (or the old, still valid
+        one when Slack cannot rotate it right now). Waits at most `wait` (default: wait_timeout) in all."""
+        budget = (self.wait_timeout if wait is None else wait).total_seconds()
+        deadline = time.monotonic() + budget
+        with self._local_turn(key, budget) as turn:
+            if not turn:
+                return self._keep_or_raise(key, self.read(key), RefreshTimeout, "another thread is refreshing it")
+            first = True
             while True:
                 current = self.read(key)
                 self._raise_if_unusable(key, current)
@@ -366,44 +369,80 @@ class TokenManager:
                 if not self._still_needs_refresh(key, current, seen, force):
                     return current
                 if current.refresh_cipher is None:
-                    raise NeedsReauth(f"{_describe(key)} has no refresh token left", user_id=key.user_id)
-                if self._acquire_lease(key, current):
-                    return self._refresh_holding_lease(key, current)
-                if time.monotonic() > deadline:
-                    raise RefreshTimeout(
-                        f"timed out waiting for another worker's refresh of {_describe(key)}", user_id=key.user_id
-                    )
-                time.sleep(self.poll_interval)
+                    raise NeedsReauth(f"{key.describe()} has no refresh token left", user_id=key.user_id)
+                if first and current.retry_at is not None and current.retry_at > self.clock():
+                    pause = (current.retry_at - self.clock()).total_seconds()
+                    step: Snapshot | _Backoff = _Backoff(pause, current.outcome or "retry_later")
+                else:
+                    left = deadline - time.monotonic()
+                    try:
+                        with self.locks.hold(key, wait=max(0.0, left)) as held:
+                            if held is None:
+                                return self._keep_or_raise(key, current, RefreshTimeout, "another worker is refreshing it")
+                            step = self._refresh_holding_lock(key, seen, force, held)
+                    except SQLAlchemyError as error:
+                        raise StoreUnavailable(
+                            f"Delegate's database did not answer ({type(error).__name__}); try again in a moment",
+                            user_id=key.user_id,
+                        ) from None
+                if isinstance(step, Snapshot):
+                    return step
+                first = False
+                if step.reason == "row_changed":
+                    continue
+                # Slack did not rotate it: a still-valid token serves meanwhile; an expired one is worth waiting for.
+                if self._still_valid(current) or step.seconds > deadline - time.monotonic():
+                    return self._keep_or_raise(key, current, SlackUnavailable, step.reason)
+                time.sleep(max(0.0, step.seconds))
+
+    def _keep_or_raise(
+        self, key: TokenKey, current: Snapshot | None, error: type[SlackUnavailable | RefreshTimeout], reason: str
+    ) -> Snapshot:
+        """The old token while it is still valid; past its expiry, a clear transient error."""
+        self._raise_if_unusable(key, current)
+        assert current is not None
+        if self._still_valid(current):
+            return current
+        who = key.user_id or "the bot"
+        raise error(
+            f"the token of {who} has expired and could not be renewed right now ({reason}); try again in a moment",
+            user_id=key.user_id,
+            reason=reason,
+        )
 
     def _still_needs_refresh(self, key: TokenKey, current: Snapshot, seen: Snapshot, force: bool) -> bool:
         if force:
-            return current.token == seen.token
+            return current.generation == seen.generation and current.token == seen.token
         if current.expires_at is None:
             return False
-        return current.expires_at - self.clock() <= self.margin_for(key)
+        return self._remaining(current) <= self.margin_for(key, current.lifetime)
 
-    def _lease_now(self) -> Any:
-        """The clock leases are read and written by: the database's own on PostgreSQL, where processes on hosts
-        whose clocks disagree share the rows; this process's on SQLite, which lives on a single host."""
-        return func.now() if self.store.engine.dialect.name == "postgresql" else self.clock()
-
-    def _acquire_lease(self, key: TokenKey, current: Snapshot) -> bool:
-        slot, table = key.slot, self._table(key.slot)
-        now = self._lease_now()
-        c = table.c
-        statement = (
-            update(table)
-            .where(
-                c.id == current.row_id,
-                c[slot.refresh] == current.refresh_cipher,
-                or_(c[slot.lease_owner].is_(None), c[slot.lease_expires] < now),
+    def _refresh_holding_lock(self, key: TokenKey, seen: Snapshot, force: bool, held: Held) -> Snapshot | _Backoff:
+        current = self.rows.read(key)  # under the lock: what the last holder committed is visible now
+        self._raise_if_unusable(key, current)
+        assert current is not None
+        if not self._still_needs_refresh(key, current, seen, force):
+            return current
+        now = self.clock()
+        if current.retry_at is not None and current.retry_at > now:
+            # Slack asked for a pause (Retry-After) or an error is being backed off: wait it out, outside the lock.
+            return _Backoff((current.retry_at - now).total_seconds(), current.outcome or "retry_later")
+        if current.sent_at is not None:
+            # A refresh of this generation went to Slack and its answer was never committed.
+            age = now - current.sent_at
+            if age < self.in_flight_grace:
+                return _Backoff(min(1.0, (self.in_flight_grace - age).total_seconds()), "refresh_in_flight")
+            self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, INTERRUPTED, bump=False, now=now)
+            raise NeedsReauth(
+                f"a refresh of the token of {key.user_id or 'the bot'} was interrupted after it reached Slack; "
+                "reconnect to continue",
+                user_id=key.user_id,
+                reason=INTERRUPTED,
             )
-            .values({slot.lease_owner: self.owner, slot.lease_expires: now + self.lease})
-        )
-        with self.store.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
-
-    def _refresh_holding_lease(self, key: TokenKey, current: Snapshot) -> Snapshot:
+        if current.refresh_cipher is None:
+            raise NeedsReauth(f"{key.describe()} has no refresh token left", user_id=key.user_id)
+        if not self.rows.mark_sent(key, current.generation, self.owner, now):
+            return _Backoff(0.0, "row_changed")  # a save or revoke landed meanwhile: read again
         try:
             response = self.oauth.oauth_v2_access(
                 client_id=self.client_id,
@@ -412,155 +451,195 @@ class TokenManager:
                 refresh_token=current.refresh_token,
             )
         except SlackApiError as error:
-            return self._refresh_failed(
-                key, current, error.response.get("error") or "unknown_error", error.response.status_code
-            )
-        except (SlackClientError, OSError) as error:  # connection refused, reset, dropped, timed out
-            return self._refresh_failed(key, current, f"connection_error:{type(error).__name__}", None)
-        return self._commit_refresh(key, current, response.data)  # type: ignore[arg-type]
+            return self._refresh_refused(key, current, error)
+        except (SlackClientError, OSError) as error:
+            return self._refresh_unanswered(key, current, error)
+        return self._commit(key, current, response.data, held)  # type: ignore[arg-type]
 
-    def _commit_refresh(self, key: TokenKey, current: Snapshot, data: dict[str, Any]) -> Snapshot:
-        slot, table = key.slot, self._table(key.slot)
+    def _commit(self, key: TokenKey, current: Snapshot, data: dict[str, Any], held: Held) -> Snapshot:
         now = self.clock()
-        expires_in = data.get("expires_in")
-        values: dict[str, Any] = {
-            slot.token: self.store.seal(data["access_token"], key.enterprise_id, key.team_id, key.user_id, slot.token),
-            slot.refresh: self.store.seal(
-                data.get("refresh_token"), key.enterprise_id, key.team_id, key.user_id, slot.refresh
-            ),
-            slot.expires: now + timedelta(seconds=int(expires_in)) if expires_in is not None else None,
-            slot.refreshed_at: now,
-            slot.outcome: "refreshed",
-            slot.lease_owner: None,
-            slot.lease_expires: None,
-            "updated_at": now,
-        }
-        if data.get("scope"):
-            values[slot.scopes] = data["scope"]
-        if slot is USER:
-            values["refresh_failures"] = 0
-        c = table.c
-        with self.store.engine.begin() as conn:
-            # The generation we refreshed: committed even if our lease ran out, since Slack has already rotated it.
-            written = conn.execute(
-                update(table).where(c.id == current.row_id, c[slot.refresh] == current.refresh_cipher).values(values)
-            ).rowcount
-            if written:
-                self.store.record_event(
-                    conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
-                    token_kind=slot.kind, event="refreshed",
-                )  # fmt: skip
+        values = self.rows.refreshed_values(key, data, now)
+        fresh = self._snapshot_after(key, current, data, values, now)
+        try:
+            written = self.rows.commit_refresh(key, current.generation, values, conn=held.connection)
+            held.commit()
+        except SQLAlchemyError as error:
+            # Slack has rotated: the old refresh token is dead and these are the only copies. Keep them.
+            logger.error(
+                "could not store the refreshed token of %s (%s); serving it from memory and retrying the write",
+                key.describe(), type(error).__name__,
+            )  # fmt: skip
+            self._keep_pending(key, current.generation, values, fresh)
+            return fresh
         if not written:
-            logger.warning("refreshed %s but another worker had already rotated it; keeping theirs", _describe(key))
-        fresh = self.read(key)
-        self._raise_if_unusable(key, fresh)
-        assert fresh is not None
+            logger.warning("refreshed %s, but a newer token was saved meanwhile; keeping the newer one", key.describe())
+            newer = self.rows.read(key)
+            self._raise_if_unusable(key, newer)
+            assert newer is not None
+            return newer
         return fresh
 
-    def _refresh_failed(self, key: TokenKey, current: Snapshot, code: str, http_status: int | None) -> Snapshot:
+    def _snapshot_after(
+        self, key: TokenKey, current: Snapshot, data: dict[str, Any], values: dict[str, Any], now: datetime
+    ) -> Snapshot:
+        slot = key.slot
+        scope = data.get("scope")
+        return replace(
+            current,
+            token=data["access_token"],
+            refresh_cipher=values[slot.refresh],
+            open_refresh_token=lambda: data.get("refresh_token"),
+            expires_at=values[slot.expires],
+            lifetime=values[slot.lifetime],
+            status=STATUS_ACTIVE,
+            status_reason=None,
+            scopes=tuple(s for s in scope.split(",") if s) if scope else current.scopes,
+            generation=current.generation + 1,
+            failures=0,
+            retry_at=None,
+            sent_owner=None,
+            sent_at=None,
+            outcome="refreshed",
+            refreshed_here=True,
+        )
+
+    def _backoff_for(self, failures: int) -> timedelta:
+        backoff: timedelta = self.failure_backoff * (2 ** min(max(0, failures), 20))
+        return min(self.max_backoff, backoff)
+
+    def _transient_delay(self, failures: int) -> timedelta:
+        """Pause after a 5xx or an unreachable Slack: 2 s, doubling, at most max_backoff; never a reconnect."""
+        delay: timedelta = timedelta(seconds=2) * (2 ** min(failures, 10))
+        return min(self.max_backoff, delay)
+
+    def _refresh_refused(self, key: TokenKey, current: Snapshot, error: SlackApiError) -> _Backoff:
+        code = str(error.response.get("error") or "unknown_error")
+        status = error.response.status_code
+        now = self.clock()
+        who = key.user_id or "the bot"
         if code in REAUTH_ERRORS:
-            self._set_status(key, current, STATUS_NEEDS_REAUTH, code, drop_refresh=True)
+            self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, code, drop_refresh=True, now=now)
             raise NeedsReauth(
-                f"Slack refused to refresh the token of {key.user_id or 'the bot'} ({code}); reconnect to continue",
+                f"Slack refused to refresh the token of {who} ({code}); reconnect to continue",
                 user_id=key.user_id,
                 reason=code,
             )
         if code in REVOKED_ERRORS:
-            self._set_status(key, current, STATUS_REVOKED, code, drop_refresh=True, drop_token=True)
-            raise TokenRevoked(
-                f"the token of {key.user_id or 'the bot'} was revoked ({code})", user_id=key.user_id, reason=code
+            self.rows.set_status(
+                key, current.generation, STATUS_REVOKED, code, drop_refresh=True, drop_token=True, now=now
             )
-        self._release_lease(key, current, code)
+            raise TokenRevoked(f"the token of {who} was revoked ({code})", user_id=key.user_id, reason=code)
         if code in CONFIG_ERRORS:
+            self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=None, count_failure=False)
             logger.error("Slack refused the app's client credentials while refreshing a token: %s", code)
             raise TokenManagerConfigError(f"Slack refused the app's client credentials ({code})", reason=code)
-        # Transient (429, 5xx, connection): the old token stays in use while it is still valid.
-        logger.warning("refresh of %s failed for a transient reason: %s (HTTP %s)", _describe(key), code, http_status)
-        if current.expires_at is not None and current.expires_at > self.clock():
-            return current
-        raise SlackUnavailable(
-            f"Slack could not refresh the token of {key.user_id or 'the bot'} right now ({code}); try again shortly",
+        if status == 429:
+            pause = _retry_after(error)
+            self.rows.refresh_failed(
+                key, current.generation, outcome="ratelimited", retry_at=now + timedelta(seconds=pause), count_failure=False
+            )
+            logger.warning("refresh of %s rate limited by Slack: retrying after %.0f s", key.describe(), pause)
+            return _Backoff(pause, "ratelimited")
+        if status >= 500 or code in TRANSIENT_ERRORS:
+            # Slack failed: transient, never a reason to ask the person to reconnect.
+            delay = self._transient_delay(current.failures)
+            self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=now + delay, count_failure=True)
+            logger.warning("refresh of %s failed for a transient reason: %s (HTTP %s)", key.describe(), code, status)
+            return _Backoff(min(delay.total_seconds(), 1.0), code)
+        # An error we do not know: permanent or not, retried with exponential backoff a bounded number of times.
+        failures = current.failures + 1
+        if failures >= self.max_refresh_failures:
+            self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, code, drop_refresh=True, now=now)
+            raise NeedsReauth(
+                f"Slack kept refusing to refresh the token of {who} ({code}, {failures} times); reconnect to continue",
+                user_id=key.user_id,
+                reason=code,
+            )
+        retry_at = now + self._backoff_for(current.failures)
+        self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=retry_at, count_failure=True)
+        logger.warning("refresh of %s refused with %s (%d of %d): backing off", key.describe(), code, failures,
+                       self.max_refresh_failures)  # fmt: skip
+        return _Backoff((retry_at - now).total_seconds(), code)
+
+    def _refresh_unanswered(self, key: TokenKey, current: Snapshot, error: Exception) -> _Backoff:
+        now = self.clock()
+        if _never_sent(error):
+            delay = self._transient_delay(current.failures)
+            self.rows.refresh_failed(
+                key, current.generation, outcome=f"unreachable:{type(error).__name__}", retry_at=now + delay,
+                count_failure=True,
+            )  # fmt: skip
+            logger.warning("Slack could not be reached to refresh %s: %s", key.describe(), type(error).__name__)
+            return _Backoff(min(delay.total_seconds(), 1.0), "slack_unreachable")
+        # The request may have reached Slack and rotated the token: sending it again could only be refused.
+        logger.error("Slack's answer to the refresh of %s was lost (%s)", key.describe(), type(error).__name__)
+        self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, ANSWER_LOST, drop_refresh=True, now=now)
+        raise NeedsReauth(
+            f"Slack's answer to the refresh of the token of {key.user_id or 'the bot'} was lost; reconnect to continue",
             user_id=key.user_id,
-            reason=code,
+            reason=ANSWER_LOST,
         )
 
-    def _release_lease(self, key: TokenKey, current: Snapshot, outcome: str) -> None:
-        slot, table = key.slot, self._table(key.slot)
-        c = table.c
-        values: dict[str, Any] = {slot.lease_owner: None, slot.lease_expires: None, slot.outcome: outcome[:64]}
-        if slot is USER:
-            values["refresh_failures"] = c.refresh_failures + 1
-        with self.store.engine.begin() as conn:
-            conn.execute(update(table).where(c.id == current.row_id, c[slot.lease_owner] == self.owner).values(values))
-            self.store.record_event(
-                conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
-                token_kind=slot.kind, event="refresh_failed", detail=outcome,
-            )  # fmt: skip
+    # -- a rotation whose write did not land ------------------------------------------------------------------
 
-    def _set_status(
-        self,
-        key: TokenKey,
-        current: Snapshot | None,
-        status: str,
-        reason: str,
-        *,
-        drop_refresh: bool = False,
-        drop_token: bool = False,
-    ) -> None:
-        slot, table = key.slot, self._table(key.slot)
-        c = table.c
-        values: dict[str, Any] = {
-            slot.status: status,
-            slot.outcome: reason[:64],
-            slot.lease_owner: None,
-            slot.lease_expires: None,
-            "updated_at": self.clock(),
-        }
-        if slot is USER:
-            values["status_reason"] = reason[:64]
-        if drop_refresh:
-            values[slot.refresh] = None
-        if drop_token:
-            values[slot.token] = None
-            values[slot.expires] = None
-        where = [self._where(key)]
-        if current is not None and status == STATUS_NEEDS_REAUTH:
-            where.append(c[slot.refresh] == current.refresh_cipher)  # unless a newer generation was committed meanwhile
-        with self.store.engine.begin() as conn:
-            if conn.execute(update(table).where(and_(*where)).values(values)).rowcount:
-                event = {STATUS_NEEDS_REAUTH: "needs_reauth", STATUS_REVOKED: "revoked"}.get(status, status)
-                self.store.record_event(
-                    conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
-                    token_kind=slot.kind, event=event, detail=reason,
-                )  # fmt: skip
+    def _keep_pending(self, key: TokenKey, generation: int, values: dict[str, Any], fresh: Snapshot) -> None:
+        with self._locks_guard:
+            self._pending[key] = _Pending(generation, values, fresh)
+            if self._flusher is None or not self._flusher.is_alive():
+                self._flusher = threading.Thread(target=self._flush_pending, name="delegate-pending", daemon=True)
+                self._flusher.start()
+
+    def _flush_pending(self, pause: float = 0.2, max_pause: float = 5.0) -> None:
+        """Retry the writes of rotations Slack answered until each lands (or a newer token makes it moot)."""
+        while True:
+            with self._locks_guard:
+                items = list(self._pending.items())
+                if not items:
+                    self._flusher = None
+                    return
+            for key, pending in items:
+                try:
+                    written = self.rows.commit_refresh(key, pending.generation, pending.values)
+                except SQLAlchemyError as error:
+                    logger.warning("the database is still unavailable for %s: %s", key.describe(), type(error).__name__)
+                    continue
+                with self._locks_guard:
+                    self._pending.pop(key, None)
+                if written:
+                    logger.info("stored the refreshed token of %s after the database came back", key.describe())
+                else:
+                    logger.warning("a newer token of %s was saved meanwhile; dropped the one kept in memory",
+                                   key.describe())  # fmt: skip
+            time.sleep(pause)
+            pause = min(max_pause, pause * 2)
+
+    def pending_writes(self) -> int:
+        """How many rotations are held in memory until the database takes them."""
+        return len(self._pending)
 
     # -- what API calls taught us ----------------------------------------------------------------------------
 
-    def record_api_error(self, key: TokenKey, code: str, response: dict[str, Any] | None = None) -> None:
-        """Act on an error Slack gave for a call made with this token; raises the matching TokenError."""
+    def record_api_error(
+        self, key: TokenKey, code: str, response: dict[str, Any] | None = None, *, generation: int | None = None
+    ) -> None:
+        """Act on an error Slack gave for a call made with this token (of that generation); raises the TokenError."""
         who = key.user_id or "the bot"
+        now = self.clock()
         if code in ("token_revoked", "account_inactive"):
-            self._set_status(key, None, STATUS_REVOKED, code, drop_refresh=True, drop_token=True)
+            self.rows.set_status(
+                key, generation, STATUS_REVOKED, code, drop_refresh=True, drop_token=True, now=now
+            )
             raise TokenRevoked(
                 f"Slack says the token of {who} is no longer valid ({code})", user_id=key.user_id, reason=code
             )
         if code in ("invalid_auth", "not_authed"):
-            self._set_status(key, None, STATUS_NEEDS_REAUTH, code)
+            # Kept, not dropped: reconnecting replaces it, and a refresh token may still be good.
+            self.rows.set_status(key, generation, STATUS_NEEDS_REAUTH, code, bump=False, now=now)
             raise NeedsReauth(f"Slack does not accept the token of {who} ({code})", user_id=key.user_id, reason=code)
         if code == "missing_scope":
             needed = _scope_list((response or {}).get("needed"))
             provided = _scope_list((response or {}).get("provided"))
-            with self.store.engine.begin() as conn:
-                if key.slot is USER:
-                    conn.execute(
-                        update(self.store.installations)
-                        .where(self._where(key))
-                        .values(needed_scopes=",".join(needed), provided_scopes=",".join(provided))
-                    )
-                self.store.record_event(
-                    conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
-                    token_kind=key.slot.kind, event="missing_scope", detail=",".join(needed),
-                )  # fmt: skip
+            self.rows.record_scopes(key, needed, provided)
             raise MissingScope(
                 f"the token of {who} lacks the scope(s) {', '.join(needed) or '(unknown)'}",
                 needed=needed,
@@ -568,16 +647,27 @@ class TokenManager:
                 user_id=key.user_id,
             )
 
+    def token_still_accepted(self, fresh: FreshToken) -> bool:
+        """One auth.test with the token: whether Slack accepts it (an invalid_auth on a call can also mean an IP
+        allow-list refused this host, not that the token is gone)."""
+        try:
+            client = WebClient(token=fresh.token, base_url=self.api_url, timeout=self.oauth.timeout, retry_handlers=[])
+            return bool(client.auth_test().get("ok"))
+        except SlackApiError:
+            return False
+        except (SlackClientError, OSError):
+            return True  # unknown: never condemn a token because Slack could not be asked
+
     def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
         """Mark a person's tokens revoked and drop them (user deactivated, tokens_revoked event, disconnect)."""
         key = TokenKey.of(enterprise_id, team_id, user_id)
-        self._set_status(key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True)
+        self.rows.set_status(key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True, now=self.clock())
+        with self._locks_guard:
+            self._pending.pop(key, None)
 
     def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
         """The person's connection as stored, or None when they never connected (or disconnected)."""
-        key = TokenKey.of(enterprise_id, team_id, user_id)
-        with self.store.engine.connect() as conn:
-            row = conn.execute(select(self.store.installations).where(self._where(key))).first()
+        row = self.rows.read_row(TokenKey.of(enterprise_id, team_id, user_id))
         if row is None or (row.user_token_enc is None and row.status == STATUS_ACTIVE):
             return None
         return ConnectionInfo(
@@ -606,8 +696,10 @@ class TokenManager:
                 revoked_at_slack = bool(client.auth_revoke().get("revoked"))
             except (SlackApiError, SlackClientError, OSError) as error:
                 # Deleting our copy is what matters to the person; a token Slack already dropped is fine too.
-                logger.warning("auth.revoke for %s failed: %s", _describe(key), type(error).__name__)
+                logger.warning("auth.revoke for %s failed: %s", key.describe(), type(error).__name__)
         self.store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        with self._locks_guard:
+            self._pending.pop(key, None)
         return revoked_at_slack
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------
@@ -648,158 +740,37 @@ class TokenManager:
     # -- sweeping ---------------------------------------------------------------------------------------------
 
     def due_for_refresh(self, window: timedelta, limit: int) -> list[TokenKey]:
-        """Active rotating tokens that expire within the window and nobody is refreshing, soonest first."""
+        """Active rotating tokens that expire within the window and are not paused after an error, soonest first."""
         now = self.clock()
-        lease_now = self._lease_now()
-        keys: list[TokenKey] = []
-        with self.store.engine.connect() as conn:
-            for slot in (USER, BOT):
-                table = self._table(slot)
-                c = table.c
-                user_col = c.user_id if slot is USER else None
-                rows = conn.execute(
-                    select(c.enterprise_id, c.team_id, *([user_col] if user_col is not None else []))
-                    .where(
-                        c.client_id == self.client_id,
-                        c[slot.status] == STATUS_ACTIVE,
-                        c[slot.expires] < now + window,
-                        c[slot.refresh].is_not(None),
-                        or_(c[slot.lease_owner].is_(None), c[slot.lease_expires] < lease_now),
-                    )
-                    .order_by(c[slot.expires])
-                    .limit(limit)
-                ).all()
-                keys.extend(TokenKey(r.enterprise_id, r.team_id, r.user_id if slot is USER else NONE) for r in rows)
-        return keys[:limit]
+        return self.rows.due(before=now + window, now=now, limit=limit)
 
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
-        """Refresh one token if it still expires within the window; True when this call committed a new one."""
+        """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;
+        True when this call stored a new one."""
         snapshot = self.read(key)
-        if snapshot is None or snapshot.status != STATUS_ACTIVE or snapshot.refresh_cipher is None:
+        if snapshot is None or snapshot.status != STATUS_ACTIVE or not snapshot.rotating:
             return False
-        if snapshot.expires_at is None or snapshot.expires_at - self.clock() > window:
+        remaining = self._remaining(snapshot)
+        if remaining > min(window, self.margin_for(key, snapshot.lifetime)):
             return False
-        with self._local_turn(key):
-            current = self.read(key)
-            if current is None or current.refresh_cipher != snapshot.refresh_cipher:
-                return False  # someone else refreshed it meanwhile
-            if not self._acquire_lease(key, current):
-                return False  # someone else is refreshing it now
-            fresh = self._refresh_holding_lease(key, current)
-            return fresh.refresh_cipher != current.refresh_cipher
+        return self.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
 
 
-# What authorizing a request reads: the token columns and the ids it reports, nothing else.
-_KEY_COLUMNS = ("id", "client_id", "enterprise_id", "team_id")
-_WORKSPACE_REQUEST_COLUMNS = (
-    *_KEY_COLUMNS, "bot_token_enc", "bot_refresh_token_enc", "bot_token_expires_at", "bot_status", "bot_scopes", "bot_id",
-    "bot_user_id",
-)  # fmt: skip
-_USER_REQUEST_COLUMNS = (
-    *_KEY_COLUMNS, "user_id", "user_token_enc", "user_refresh_token_enc", "user_token_expires_at", "status",
-    "status_reason", "user_scopes",
-)  # fmt: skip
+def _retry_after(error: SlackApiError) -> float:
+    headers = error.response.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0
 
 
-class _Queries:
-    """The hot-path SELECTs, built once with bound parameters (building them per request costs more than running them)."""
-
-    def __init__(self, store: SQLAlchemyInstallationStore):
-        w, u = store.bots, store.installations
-        same_workspace = [
-            w.c.client_id == bindparam("client_id"),
-            w.c.enterprise_id == bindparam("enterprise_id"),
-            w.c.team_id == bindparam("team_id"),
-        ]
-        same_user = [
-            u.c.client_id == bindparam("client_id"),
-            u.c.enterprise_id == bindparam("enterprise_id"),
-            u.c.team_id == bindparam("team_id"),
-            u.c.user_id == bindparam("user_id"),
-        ]
-        self.one = {"user": select(u).where(*same_user), "bot": select(w).where(*same_workspace)}
-        joined = w.outerjoin(
-            u,
-            and_(
-                u.c.client_id == w.c.client_id,
-                u.c.enterprise_id == w.c.enterprise_id,
-                u.c.team_id == w.c.team_id,
-                u.c.user_id == bindparam("user_id"),
-            ),
-        )
-        self.pair = (
-            select(
-                *[w.c[name].label(f"w_{name}") for name in _WORKSPACE_REQUEST_COLUMNS],
-                *[u.c[name].label(f"u_{name}") for name in _USER_REQUEST_COLUMNS],
-            )
-            .select_from(joined)
-            .where(*same_workspace)
-        )
-
-
-class _RawSelect:
-    """A SELECT compiled once for the engine's dialect and run on a pooled DBAPI connection.
-
-    On the request path SQLAlchemy's per-statement execution context cost more than the indexed read itself
-    (profiled: about three quarters of authorize), so the one hot query skips it; everything else uses Core.
-    """
-
-    def __init__(self, statement: Any, engine: Any):
-        compiled = statement.compile(dialect=engine.dialect)
-        self.engine = engine
-        self.sql = str(compiled)
-        self.order = list(compiled.positiontup or []) if compiled.positional else None
-        self.names = [column.name for column in statement.selected_columns]
-        self.moments = [column.name for column in statement.selected_columns if isinstance(column.type, UTCDateTime)]
-
-    def first(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The first row as a dict keyed by column label, datetimes as aware UTC, or None."""
-        args: Any = [params[name] for name in self.order] if self.order is not None else params
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.sql, args)
-                values = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which rolls back whatever the read opened
-        if values is None:
-            return None
-        row = dict(zip(self.names, values, strict=True))
-        for name in self.moments:
-            row[name] = _as_utc(row[name])
-        return row
-
-
-def _as_utc(value: Any) -> datetime | None:
-    """A stored moment as an aware UTC datetime (SQLite keeps naive ISO text, PostgreSQL an aware timestamp)."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-class _Prefixed:
-    """Attribute access to the columns of a joined row that carry one prefix."""
-
-    def __init__(self, mapping: Any, prefix: str):
-        self._mapping = mapping
-        self._prefix = prefix
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._mapping[self._prefix + name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-@lru_cache(maxsize=65536)
-def _jitter_fraction(key: TokenKey) -> float:
-    """A stable number in [0, 1] per token, the same in every process."""
-    digest = hashlib.sha256(f"{key.enterprise_id}/{key.team_id}/{key.user_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 0xFFFFFFFF
+def _never_sent(error: Exception) -> bool:
+    """Whether a transport error happened before the request could reach Slack (refused, no route, bad name)."""
+    reason: Any = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 def _scope_list(value: Any) -> list[str]:
@@ -809,7 +780,3 @@ def _scope_list(value: Any) -> list[str]:
         return [s for s in value.split(",") if s]
     return [str(s) for s in value]
 
-
-def _describe(key: TokenKey) -> str:
-    who = f"user {key.user_id}" if key.user_id else "bot"
-    return f"{who} of team {key.team_id or '-'} (enterprise {key.enterprise_id or '-'})"

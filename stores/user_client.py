@@ -64,29 +64,33 @@ class UserClient(WebClient):
         except SlackApiError as error:
             code = str(error.response.get("error") or "")
             if code not in TOKEN_ERRORS:
-                self.manager.record_api_error(self.key, code, error.response.data)
+                self.manager.record_api_error(self.key, code, error.response.data, generation=fresh.generation)
                 raise
             if code == "token_expired":
                 renewed: FreshToken | None = self.manager.refresh_after_expired(self.key, fresh.token)
             else:
                 # Another worker may have rotated or reconnected the token we used: then it is not ours to condemn.
                 renewed = self.manager.newer_token(self.key, fresh.token)
+                if renewed is None and code in ("invalid_auth", "not_authed") and self.manager.token_still_accepted(fresh):
+                    raise  # Slack still accepts the token (an IP allow-list refusing this host, say): drop nothing
             if renewed is None:
-                self.manager.record_api_error(self.key, code, error.response.data)
+                self.manager.record_api_error(self.key, code, error.response.data, generation=fresh.generation)
                 raise
         self._fresh = renewed
         try:
             return self._call_with(renewed.token, api_method, kwargs)
         except SlackApiError as error:
-            self.manager.record_api_error(self.key, str(error.response.get("error") or ""), error.response.data)
+            self.manager.record_api_error(
+                self.key, str(error.response.get("error") or ""), error.response.data, generation=renewed.generation
+            )
             raise
 
     def _token(self) -> FreshToken:
         known = self._fresh
-        if known is not None and (
-            known.expires_at is None or known.expires_at - self.manager.clock() > self.manager.inline_margin
-        ):
-            return known
+        if known is not None and not known.stale:
+            if known.expires_at is None or known.expires_at > self.manager.clock():
+                return known
+        # Stale or expired: refreshed here, after the ack (this may wait for another worker's refresh).
         self._fresh = self.manager.fresh_token(self.key)
         return self._fresh
 

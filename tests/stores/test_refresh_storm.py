@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from benchmarks.refresh_storm import TEAM, USER, run_workers, seed, worker_config
@@ -56,20 +55,3 @@ def test_8_processes_by_4_threads_make_exactly_one_refresh(
     assert WebClient(token=token, base_url=sandbox.api_url).auth_test()["user_id"] == USER
     stored = store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER)
     assert stored.user_token == token and stored.user_token_expires_at > time.time() + 43000
-
-
-@pytest.mark.slow
-def test_a_killed_lease_holder_leaves_a_lease_that_expires(
-    sandbox: SandboxServer, keys_and_store: tuple[str, SQLAlchemyInstallationStore], database_url: str, engine: Engine
-) -> None:
-    keys, store = keys_and_store
-    [killed] = run_workers([worker_config(sandbox, database_url, keys, mode="die_holding_lease", lease_seconds=2)])
-    assert killed == {"holding": True}
-    lease = store.installations.c.refresh_owner
-    with engine.connect() as conn:
-        assert conn.execute(select(lease)).scalar_one() is not None  # the dead process's lease is still there
-    [survivor] = run_workers([worker_config(sandbox, database_url, keys, lease_seconds=2, start_at=0)])
-    assert [r for r in survivor["results"] if "error" in r] == [] and len({r["token"] for r in survivor["results"]}) == 1
-    assert refreshes(sandbox) == (1, 0)
-    with engine.connect() as conn:
-        assert conn.execute(select(lease)).scalar_one() is None

@@ -56,6 +56,7 @@ def connect(
     *,
     stored_expires_in: int = 43200,
     server_expires_in: int | None = None,
+    lifetime: int | None = 43200,
 ) -> tuple[str, str]:
     """Install for a user as the OAuth flow would: tokens minted by the server, saved in the store."""
     access, refresh = state.issue(
@@ -79,6 +80,10 @@ def connect(
             token_type="bot",
         )
     )
+    # Slack issued it for 12 hours; stored_expires_in says how much of that is left now.
+    with store.engine.begin() as conn:
+        mine = store.installations.c.user_id == user_id
+        conn.execute(update(store.installations).where(mine).values(lifetime_seconds=lifetime))
     return access, refresh
 
 
@@ -138,21 +143,23 @@ def test_threads_of_one_process_share_one_refresh(store, manager, token_server) 
     assert len(results) == 16 and len(set(results)) == 1
 
 
-def test_waiting_for_a_live_holder_is_bounded(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+def test_waiting_for_a_live_holder_is_bounded(store, token_server) -> None:  # type: ignore[no-untyped-def]
     api_url, state = token_server
     connect(store, state, stored_expires_in=-10)
-    with engine.begin() as conn:
-        conn.execute(
-            update(store.installations).values(refresh_owner="elsewhere", refresh_sent_at=utcnow() + timedelta(hours=1))
-        )
+    other = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False)
     manager = TokenManager(
         store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False, wait_timeout=timedelta(seconds=0.5)
     )
-    started = time.monotonic()
-    with pytest.raises(RefreshTimeout, match="timed out"):
-        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
-    assert time.monotonic() - started < 3
+    with other.locks.hold(TokenKey.of(None, "T1", "U1"), wait=1) as held:  # another worker holds the lock
+        assert held is not None
+        started = time.monotonic()
+        with pytest.raises(RefreshTimeout, match="another worker"):
+            manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+        assert time.monotonic() - started < 3
     assert state.refresh_calls == 0
+    # once it lets go, the next caller refreshes
+    assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token in state.access_tokens
+    assert state.refresh_calls == 1
 
 
 def test_rejected_refresh_token_means_needs_reauth_and_no_loop(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
@@ -178,13 +185,15 @@ def test_lost_refresh_response_ends_in_needs_reauth_without_crash(store, manager
     _, state = token_server
     connect(store, state, stored_expires_in=-10)
     state.faults = ["drop"]  # Slack rotates, the connection drops before the answer
+    with pytest.raises(NeedsReauth) as caught:
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert caught.value.reason == "refresh_answer_lost"
+    assert state.refresh_calls == 1  # the spent refresh token is never sent again
+    row = user_row(engine, store)
+    assert (row.status, row.status_reason) == ("needs_reauth", "refresh_answer_lost")
     with pytest.raises(NeedsReauth):
         manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
-    assert state.refresh_calls == 2  # the lost one, and slack_sdk's single connection retry (rejected)
-    assert user_row(engine, store).status == "needs_reauth"
-    with pytest.raises(NeedsReauth):
-        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
-    assert state.refresh_calls == 2
+    assert state.refresh_calls == 1 and state.rejected_refreshes == 0
 
 
 def test_rate_limited_refresh_honours_retry_after(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
@@ -200,22 +209,32 @@ def test_rate_limited_refresh_honours_retry_after(store, manager, token_server) 
 def test_server_errors_keep_a_still_valid_token_in_use(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
     _, state = token_server
     access, _ = connect(store, state, stored_expires_in=120)  # inside the inline margin, still valid
-    state.faults = ["500", "500", "500"]
+    state.faults = ["500"]
     fresh = manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
-    assert fresh.token == access
+    assert fresh.token == access and state.refresh_calls == 1  # one attempt, no retry while holding the lock
     row = user_row(engine, store)
-    assert row.status == "active" and row.refresh_failures == 1 and row.refresh_owner is None
-    assert row.last_refresh_outcome == "fatal_error"
-    # the next ask succeeds
+    assert row.status == "active" and row.refresh_failures == 1 and row.refresh_sent_at is None
+    assert row.last_refresh_outcome == "fatal_error" and row.refresh_retry_at > utcnow()
+    # paused until the retry time: the old token serves, Slack is not asked again
+    assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token == access
+    assert state.refresh_calls == 1
+    with engine.begin() as conn:
+        conn.execute(update(store.installations).values(refresh_retry_at=utcnow() - timedelta(seconds=1)))
     assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token != access
+    assert user_row(engine, store).refresh_failures == 0
 
 
-def test_server_errors_with_an_expired_token_are_a_clear_transient_error(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
-    _, state = token_server
+def test_server_errors_with_an_expired_token_are_a_clear_transient_error(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
     connect(store, state, stored_expires_in=-10)
-    state.faults = ["500", "500", "500"]
+    state.faults = ["500"] * 20
+    manager = TokenManager(
+        store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False, wait_timeout=timedelta(seconds=1.5)
+    )
     with pytest.raises(SlackUnavailable, match="try again"):
         manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert 1 <= state.refresh_calls <= 3  # retried with backoff within the caller's budget, outside the lock
+    assert user_row(engine, store).status == "active"  # never a reconnect prompt for Slack's own failure
 
 
 def test_wrong_client_secret_is_a_configuration_error_not_the_users_fault(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
@@ -328,9 +347,7 @@ def test_rotating_bot_token_is_refreshed_once_too(store, manager, token_server, 
     assert bot.bot_token == tokens[0] and bot.bot_refresh_token not in (None, refresh)
 
 
-def test_on_postgresql_a_host_with_a_fast_clock_cannot_steal_a_live_lease(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite lives on one host: its leases use that host's clock")
+def test_a_host_with_a_fast_clock_cannot_take_a_held_lock(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
     api_url, state = token_server
     connect(store, state, stored_expires_in=-10)
     holder = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False)
@@ -340,11 +357,16 @@ def test_on_postgresql_a_host_with_a_fast_clock_cannot_steal_a_live_lease(store,
         api_url=api_url,
         background_refresh=False,
         clock=lambda: utcnow() + timedelta(hours=2),  # this host's clock runs two hours ahead
+        wait_timeout=timedelta(seconds=0.3),
     )
     key = TokenKey.of(None, "T1", "U1")
-    snapshot = holder.read(key)
-    assert holder._acquire_lease(key, snapshot)
-    assert not skewed._acquire_lease(key, snapshot)
+    with holder.locks.hold(key, wait=1) as held:  # the lock is the database's or the kernel's, not a clock's
+        assert held is not None
+        with skewed.locks.hold(key, wait=0.2) as stolen:
+            assert stolen is None
+        with pytest.raises(RefreshTimeout):
+            skewed.fresh_token(key)
+    assert state.refresh_calls == 0
 
 
 def test_a_token_rotated_by_another_worker_is_not_condemned(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]

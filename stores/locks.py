@@ -1,0 +1,163 @@
+"""The cross-process refresh lock: one holder per token across processes and hosts, released when its holder dies.
+
+- PostgreSQL: a transaction-scoped advisory lock (`pg_advisory_xact_lock`) on a connection of its own, held across
+  the call to Slack; the rotation is committed in that same transaction, so the new tokens and the release become
+  visible together. Waiters give up after `lock_timeout`; the sweeper only tries (`pg_try_advisory_xact_lock`, the
+  advisory form of SKIP LOCKED). A holder that dies closes its socket and the server rolls back at once; a host that
+  vanishes is cut off by TCP keepalives and `idle_in_transaction_session_timeout`.
+- SQLite (one host by nature): an OS file lock (`flock`) on one of a fixed set of lock files beside the database,
+  which the kernel releases when the process dies. Never `BEGIN IMMEDIATE` across an HTTP call: that would block
+  every writer of the database for the whole call.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Connection, RootTransaction, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from .token_rows import TokenKey
+
+__all__ = ["FileLocks", "Held", "PostgresLocks", "RefreshLocks", "locks_for"]
+
+POLL_SECONDS = 0.01
+
+
+@dataclass
+class Held:
+    """A held refresh lock; on PostgreSQL, the transaction that holds it, where the rotation is committed."""
+
+    connection: Connection | None = None
+    transaction: RootTransaction | None = None
+
+    def commit(self) -> None:
+        """Commit what was written on the lock's connection (which also releases the lock on PostgreSQL)."""
+        if self.transaction is not None and self.transaction.is_active:
+            self.transaction.commit()
+
+
+class RefreshLocks(Protocol):
+    def hold(self, key: TokenKey, *, wait: float) -> AbstractContextManager[Held | None]:
+        """Hold the token's lock, waiting at most `wait` seconds (0: only try); yields None if it is taken."""
+        ...
+
+
+def _lock_number(client_id: str, key: TokenKey) -> int:
+    digest = hashlib.sha256(f"{client_id}/{key.slot.kind}/{key.enterprise_id}/{key.team_id}/{key.user_id}".encode())
+    return int.from_bytes(digest.digest()[:8], "big", signed=True)
+
+
+class PostgresLocks:
+    """Advisory locks held by a transaction of their own."""
+
+    def __init__(self, engine: Engine, client_id: str, *, idle_timeout: float = 30.0):
+        self.engine = engine
+        self.client_id = client_id
+        self.idle_timeout = idle_timeout
+
+    @contextmanager
+    def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
+        number = _lock_number(self.client_id, key)
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                # The holder is idle in this transaction while Slack answers: bounded, so a stuck holder cannot
+                # keep the lock forever (Slack's calls are cut off well before this by the HTTP timeout).
+                conn.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {int(self.idle_timeout * 1000)}")
+                if wait <= 0:
+                    got = bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:n)"), {"n": number}).scalar())
+                else:
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+                    try:
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+                        got = True
+                    except DBAPIError as error:
+                        if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                            raise
+                        got = False
+                if not got:
+                    transaction.rollback()
+                    yield None
+                    return
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 5000")  # the final write never waits long
+                yield Held(conn, transaction)
+            finally:
+                if transaction.is_active:
+                    try:
+                        transaction.rollback()
+                    except DBAPIError:
+                        conn.invalidate()  # the server is gone, and with it the lock: nothing left to release
+
+
+class FileLocks:
+    """flock on one of `stripes` lock files in a folder beside the SQLite database (0700, files 0600)."""
+
+    def __init__(self, folder: Path, *, client_id: str, stripes: int = 1024):
+        self.folder = folder
+        self.client_id = client_id
+        self.stripes = stripes
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @contextmanager
+    def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
+        path = self.folder / f"{_lock_number(self.client_id, key) % self.stripes:04d}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + max(0.0, wait)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield None
+                        return
+                    time.sleep(POLL_SECONDS)
+            try:
+                yield Held()
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+class ProcessLocks:
+    """For an in-memory SQLite database, which only one process can see: plain thread locks."""
+
+    def __init__(self) -> None:
+        self._locks: dict[TokenKey, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        acquired = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
+        if not acquired:
+            yield None
+            return
+        try:
+            yield Held()
+        finally:
+            lock.release()
+
+
+def locks_for(engine: Engine, client_id: str) -> PostgresLocks | FileLocks | ProcessLocks:
+    """The right lock for the engine's database."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        return PostgresLocks(engine, client_id)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return FileLocks(Path(f"{url.database}-locks"), client_id=client_id)
+    return ProcessLocks()

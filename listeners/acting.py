@@ -15,7 +15,7 @@ from stores.user_client import UserClient
 from .context import acting_problem, delegate_of, person_of, user_client_of
 from .replies import Reply, slack_error_reply, token_problem_reply, unexpected_error_reply
 
-__all__ = ["ack_for_person", "attempt", "problem_reply", "ready_client", "tell"]
+__all__ = ["ack_for_person", "attempt", "problem_reply", "ready_client", "tell", "tell_modal_failed"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,5 +70,21 @@ def tell(respond: Respond, reply: Reply) -> None:
     """Answer the person privately through the response_url; a failure to reach it is logged, not raised."""
     try:
         respond(response_type="ephemeral", replace_original=False, **reply)
+    except Exception:
+        logger.exception("could not answer through the response_url")
+
+
+def tell_modal_failed(body: dict[str, Any], *, title: str) -> None:
+    """A shortcut's form could not open within its trigger's 3 s (a token renewal took too long, or Slack refused):
+    say so privately through the shortcut's response_url when it has one, instead of failing silently."""
+    from slack_sdk.webhook import WebhookClient
+
+    url = body.get("response_url")
+    if not url:
+        logger.warning("the %s form could not be opened, and a global shortcut has no response_url to say so", title)
+        return
+    text = f"Delegate could not open the {title} form in time. Please try the shortcut again."
+    try:
+        WebhookClient(url, timeout=5).send(text=text, response_type="ephemeral", replace_original=False)
     except Exception:
         logger.exception("could not answer through the response_url")

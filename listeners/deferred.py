@@ -3,6 +3,9 @@
 Bolt deep-copies the whole request (its context, clients and payload) for every lazy function; on the request path
 that copy measured 0.35 ms of about 3 ms per command. The work here receives the very objects the acknowledgement
 saw, which is safe because Bolt never touches a request's context again once dispatch has returned.
+
+It is also where a bot token that authorize found due for renewal is renewed (authorize never calls Slack): before
+the work runs, within a bound short enough for a shortcut to still open its modal inside the trigger's 3 seconds.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from datetime import timedelta
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
+
+from stores.errors import TokenError
 
 __all__ = ["after_ack"]
 
@@ -40,14 +46,49 @@ def after_ack(app: App, ack_function: Callable[..., Any], work: Sequence[Callabl
             "logger": logger,
         }  # fmt: skip
         ack_function(**{name: available[name] for name in ack_names})
-        for function, names in work_names:
-            executor.submit(_run, function, {name: available[name] for name in names})
+        if work_names:
+            jobs = [(function, {name: available[name] for name in names}) for function, names in work_names]
+            executor.submit(_run_all, context, client, jobs)
 
     listener.__name__ = ack_function.__name__
     listener.__qualname__ = ack_function.__qualname__
     listener.acknowledge = ack_function  # type: ignore[attr-defined]
     listener.work = tuple(work)  # type: ignore[attr-defined]
     return listener
+
+
+BOT_RENEWAL_WAIT = timedelta(seconds=2)  # leaves a shortcut's views.open time inside its trigger's 3 s
+
+
+def renew_stale_bot_token(context: BoltContext, client: Any) -> bool:
+    """Renew the bot token authorize marked stale and put it in the client; False if it could not be done in time."""
+    if not context.get("bot_token_stale"):
+        return True
+    delegate = context.get("delegate")
+    if delegate is None:
+        return False
+    try:
+        fresh = delegate.manager.fresh_bot_token(
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=context.is_enterprise_install,
+            wait=BOT_RENEWAL_WAIT,
+        )
+    except TokenError as error:
+        logger.warning("could not renew the bot token of team %s: %s", context.team_id, type(error).__name__)
+        return False
+    if client is not None:
+        client.token = fresh.token
+    context["bot_token"] = fresh.token
+    context["bot_token_stale"] = False
+    return True
+
+
+def _run_all(context: Any, client: Any, jobs: Sequence[tuple[Callable[..., Any], dict[str, Any]]]) -> None:
+    if isinstance(context, BoltContext):
+        renew_stale_bot_token(context, client)
+    for function, kwargs in jobs:
+        _run(function, kwargs)
 
 
 def _run(function: Callable[..., Any], kwargs: dict[str, Any]) -> None:

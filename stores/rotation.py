@@ -184,10 +184,15 @@ class TokenManager:
         return self.fresh_token(TokenKey.of(enterprise_id, team_id, user_id))
 
     def fresh_bot_token(
-        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+        wait: timedelta | None = None,
     ) -> FreshToken:
         """The workspace's (or org's) valid bot token (this may wait: never call it before the ack)."""
-        return self.fresh_token(TokenKey.of(enterprise_id, None if is_enterprise_install else team_id))
+        return self.fresh_token(TokenKey.of(enterprise_id, None if is_enterprise_install else team_id), wait=wait)
 
     def read(self, key: TokenKey) -> Snapshot | None:
         """Read and decrypt the token's row (one indexed read)."""
@@ -518,16 +523,18 @@ class TokenManager:
         now = self.clock()
         who = key.user_id or "the bot"
         if code in REAUTH_ERRORS:
-            self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, code, drop_refresh=True, now=now)
+            if not self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, code, drop_refresh=True, now=now):
+                return _Backoff(0.0, "row_changed")  # the person reconnected meanwhile: that newer token stands
             raise NeedsReauth(
                 f"Slack refused to refresh the token of {who} ({code}); reconnect to continue",
                 user_id=key.user_id,
                 reason=code,
             )
         if code in REVOKED_ERRORS:
-            self.rows.set_status(
+            if not self.rows.set_status(
                 key, current.generation, STATUS_REVOKED, code, drop_refresh=True, drop_token=True, now=now
-            )
+            ):
+                return _Backoff(0.0, "row_changed")  # a reconnect after the revocation: it must not be erased
             raise TokenRevoked(f"the token of {who} was revoked ({code})", user_id=key.user_id, reason=code)
         if code in CONFIG_ERRORS:
             self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=None, count_failure=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from ..acting import problem_reply
+from ..acting import problem_reply, tell_modal_failed
 from ..modals import notice_modal, reply_form
 
 logger = logging.getLogger(__name__)
@@ -36,4 +36,5 @@ def reply_as_me_callback(body: dict[str, Any], context: BoltContext) -> None:
     try:
         context.client.views_open(trigger_id=body["trigger_id"], view=view)
     except Exception:
+        tell_modal_failed(body, title="Reply as me")
         logger.exception("opening the reply form for %s failed", context.user_id)

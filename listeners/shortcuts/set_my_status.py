@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from ..acting import problem_reply
+from ..acting import problem_reply, tell_modal_failed
 from ..modals import notice_modal, status_form
 
 logger = logging.getLogger(__name__)
@@ -26,4 +26,5 @@ def set_my_status_callback(body: dict[str, Any], context: BoltContext) -> None:
     try:
         context.client.views_open(trigger_id=body["trigger_id"], view=view)
     except Exception:
+        tell_modal_failed(body, title="Set my status")
         logger.exception("opening the status form for %s failed", context.user_id)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from sqlalchemy import update
 
-from stores.rotation import TokenKey
+from stores.rotation import TokenKey, TokenManager
+from stores.schema import utcnow
 from tests.e2e.harness import Delegate, running_delegate, wait_for
 
 ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00002", "U0CAROL003"
@@ -244,3 +248,53 @@ def test_an_unexpected_failure_gets_a_sentence_not_a_silent_500(delegate: Delega
     [notice] = wait_for(lambda: shown_to(delegate, ALICE, "problem on its side"))
     assert "Traceback" not in json.dumps(notice) and "database is down" not in json.dumps(notice)
     assert posted(delegate, GENERAL, "anyone?") == []
+
+
+def expire_in_delegate_and_slack(delegate: Delegate, user_id: str) -> None:
+    """The person's token has expired, as Delegate's row and Slack both see it."""
+    users = delegate.stores.installation_store.installations
+    with delegate.stores.engine.begin() as conn:
+        conn.execute(
+            update(users).where(users.c.user_id == user_id).values(user_token_expires_at=utcnow() - timedelta(seconds=5))
+        )
+    delegate.sandbox.expire_tokens(user_id, "user")
+
+
+def test_a_rate_limited_refresh_never_holds_the_ack(delegate: Delegate) -> None:
+    expire_in_delegate_and_slack(delegate, ALICE)
+    delegate.sandbox.add_fault("oauth.v2.access", status=429, retry_after=4, times=1)
+    answer = delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "after the pause", channel_id=GENERAL)
+    assert answer["status"] == 200 and not answer["late"]
+    assert answer["elapsed_ms"] < 1000, "the ack left before any refresh"
+    assert posted(delegate, GENERAL, "after the pause") == []
+    [message] = wait_for(lambda: posted(delegate, GENERAL, "after the pause"), timeout=15)
+    assert message["user"] == ALICE
+    assert delegate.sandbox.counters()["grant_failures"].get("refresh_token", 0) == 0
+    assert delegate.user_row(ALICE).status == "active"
+
+
+def test_a_held_refresh_lock_never_holds_the_ack(delegate: Delegate) -> None:
+    expire_in_delegate_and_slack(delegate, ALICE)
+    manager = delegate.stores.manager
+    other = TokenManager(manager.store, client_secret="unused", api_url=manager.api_url, background_refresh=False)
+    with other.locks.hold(TokenKey.of(None, TEAM, ALICE), wait=1) as held:  # another worker is refreshing
+        assert held is not None
+        answer = delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "once it is free", channel_id=GENERAL)
+        assert answer["status"] == 200 and not answer["late"] and answer["elapsed_ms"] < 1000
+        time.sleep(1)
+        assert posted(delegate, GENERAL, "once it is free") == []  # the work after the ack waits for the lock
+    [message] = wait_for(lambda: posted(delegate, GENERAL, "once it is free"), timeout=15)
+    assert message["user"] == ALICE
+
+
+def test_an_expired_bot_token_is_renewed_after_the_ack_and_the_form_still_opens(delegate: Delegate) -> None:
+    bots = delegate.stores.installation_store.bots
+    with delegate.stores.engine.begin() as conn:
+        conn.execute(update(bots).values(bot_token_expires_at=utcnow() - timedelta(seconds=5)))
+    delegate.sandbox.expire_tokens(delegate.sandbox.config.bot_user_id, "bot")
+    before = delegate.sandbox.counters()["grants"].get("refresh_token", 0)
+    answer = delegate.sandbox.send_global_shortcut(ALICE, "set_my_status")
+    assert answer["status"] == 200 and not answer["late"]
+    [view] = wait_for(lambda: modals(delegate, ALICE))
+    assert view["type"] == "modal"
+    assert delegate.sandbox.counters()["grants"].get("refresh_token", 0) == before + 1  # the bot's, after the ack

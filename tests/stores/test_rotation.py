@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -309,7 +310,109 @@ def test_unknown_token_means_needs_reauth(store, manager, token_server, engine) 
     state.access_tokens.clear()
     with pytest.raises(NeedsReauth):
         user_client(manager).chat_postMessage(channel="C1", text="hi")
-    assert user_row(engine, store).status == "needs_reauth"
+    row = user_row(engine, store)
+    assert row.status == "needs_reauth" and row.status_reason == "invalid_auth"
+    assert row.user_refresh_token_enc is not None  # kept: nothing is dropped for good on an API call's word
+
+
+def test_invalid_auth_from_an_ip_allow_list_drops_nothing(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    state.ip_blocked = {"chat.postMessage"}  # Slack refuses this host, but the token is fine
+    with pytest.raises(SlackApiError) as caught:
+        user_client(manager).chat_postMessage(channel="C1", text="hi")
+    assert caught.value.response["error"] == "invalid_auth"
+    assert ("auth.test", "U1") in state.api_calls  # checked once with Slack before judging the token
+    row = user_row(engine, store)
+    assert row.status == "active" and row.user_token_enc is not None and row.user_refresh_token_enc is not None
+
+
+def test_a_short_lived_token_is_not_refreshed_on_every_use(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    state.expires_in = 120  # a Slack test org, or the sandbox's --expires-in
+    connect(store, state, "U1", stored_expires_in=100, lifetime=120)  # margin: half of 120 s
+    for _ in range(10):
+        manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")
+    assert state.refresh_calls == 0
+    connect(store, state, "U2", stored_expires_in=20, lifetime=120)  # inside half its lifetime: refreshed once
+    tokens = {manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U2").token for _ in range(10)}
+    assert state.refresh_calls == 1 and len(tokens) == 1
+
+
+def test_unknown_refresh_errors_back_off_and_end_in_reconnect_naming_the_error(store, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    api_url, state = token_server
+    access, _ = connect(store, state, stored_expires_in=120)  # due now, still valid
+    state.faults = ["error:team_added_to_org"] * 5
+    manager = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False,
+                           max_refresh_failures=3, failure_backoff=timedelta(seconds=60))  # fmt: skip
+    ask = lambda: manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1")  # noqa: E731
+    pauses = []
+    for attempt in (1, 2):
+        assert ask().token == access  # the old token serves while Slack is asked again later
+        row = user_row(engine, store)
+        assert (row.refresh_failures, row.status, row.last_refresh_outcome) == (attempt, "active", "team_added_to_org")
+        pauses.append((row.refresh_retry_at - utcnow()).total_seconds())
+        assert ask().token == access and state.refresh_calls == attempt  # paused: Slack is not asked meanwhile
+        with engine.begin() as conn:
+            conn.execute(update(store.installations).values(refresh_retry_at=utcnow() - timedelta(seconds=1)))
+    assert 55 < pauses[0] <= 60 and 115 < pauses[1] <= 120  # exponential
+    with pytest.raises(NeedsReauth) as caught:
+        ask()
+    assert caught.value.reason == "team_added_to_org" and "team_added_to_org" in str(caught.value)
+    assert user_row(engine, store).status == "needs_reauth" and state.refresh_calls == 3
+    with pytest.raises(NeedsReauth):
+        ask()
+    assert state.refresh_calls == 3  # bounded: never again
+
+
+def test_a_revocation_seen_by_an_old_call_never_erases_a_newer_connection(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    key = TokenKey.of(None, "T1", "U1")
+    old = manager.fresh_token(key)
+    new_access, _ = connect(store, state)  # the person reconnects while the old call is in flight
+    with pytest.raises(TokenRevoked):
+        manager.record_api_error(key, "token_revoked", generation=old.generation)
+    row = user_row(engine, store)
+    assert row.status == "active" and manager.fresh_token(key).token == new_access
+
+
+def reconnect_during_refresh(store, state, manager) -> tuple[object, str]:  # type: ignore[no-untyped-def]
+    """Start a refresh Slack answers slowly, reconnect the person meanwhile; returns (refresh result, new token)."""
+    connect(store, state, stored_expires_in=-10)
+    state.latency = 0.6
+    outcome: list[object] = []
+
+    def refresh() -> None:
+        try:
+            outcome.append(manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token)
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            outcome.append(error)
+
+    worker = threading.Thread(target=refresh)
+    worker.start()
+    time.sleep(0.3)
+    new_access, _ = connect(store, state)
+    worker.join()
+    return outcome[0], new_access
+
+
+def test_a_reconnect_racing_a_refresh_keeps_the_reconnect(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    result, new_access = reconnect_during_refresh(store, state, manager)
+    assert result == new_access and state.refresh_calls == 1
+    assert store.find_installation(enterprise_id=None, team_id="T1", user_id="U1").user_token == new_access
+    assert user_row(engine, store).status == "active"
+
+
+def test_a_refresh_answered_revoked_after_a_reconnect_keeps_the_reconnect(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    state.faults = ["error:token_revoked"]
+    result, new_access = reconnect_during_refresh(store, state, manager)
+    assert result == new_access
+    row = user_row(engine, store)
+    assert row.status == "active" and row.user_token_enc is not None
+    assert store.find_installation(enterprise_id=None, team_id="T1", user_id="U1").user_token == new_access
 
 
 def test_other_api_errors_pass_through_untouched(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
 """A small local stand-in for Slack's token endpoint, for token manager tests that need exact control.
 
 It rotates like Slack with zero grace: a refresh token works once, then answers invalid_refresh_token. Faults can
-be queued for the next refresh calls: "drop" (rotate, then close the connection without answering), "429", "500".
+be queued for the next refresh calls: "drop" (rotate, then close the connection without answering), "429", "500",
+and "error:NAME" (answer ok=false with that error, rotating nothing). `ip_blocked` lists Web API methods that answer
+invalid_auth for any token, as Slack does when an IP allow-list refuses the caller (auth.test still works).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class TokenServerState:
     exchanged: set[str] = field(default_factory=set)
     exchange_calls: int = 0
     faults: list[str] = field(default_factory=list)
+    ip_blocked: set[str] = field(default_factory=set)
     refresh_calls: int = 0
     rejected_refreshes: int = 0
     api_calls: list[tuple[str, str]] = field(default_factory=list)  # (method, user id)
@@ -96,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "500":
                 self._send(500, {"ok": False, "error": "fatal_error"})
                 return
+            if fault is not None and fault.startswith("error:"):
+                self._send(200, {"ok": False, "error": fault.removeprefix("error:")})
+                return
             if client_id != state.client_id or secret != CLIENT_SECRET:
                 self._send(200, {"ok": False, "error": "bad_client_secret"})
                 return
@@ -145,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
             entry = state.access_tokens.get(token)
         if not token:
             self._send(200, {"ok": False, "error": "not_authed"})
-        elif entry is None:
+        elif entry is None or method in state.ip_blocked:
             self._send(200, {"ok": False, "error": "invalid_auth"})
         elif entry[0] in state.revoked_users:
             self._send(200, {"ok": False, "error": "token_revoked"})

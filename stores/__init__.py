@@ -3,16 +3,21 @@
 from .crypto import DecryptionError, EncryptionKeyError, KeyRing, TokenCryptoError, generate_key
 from .database import create_database_engine, default_database_url
 from .installation_store import SQLAlchemyInstallationStore
+from .keys import KeyCount, ReencryptReport, key_usage, reencrypt
 from .oauth_state_store import SQLAlchemyOAuthStateStore
 
 __all__ = [
     "DecryptionError",
     "EncryptionKeyError",
+    "KeyCount",
     "KeyRing",
+    "ReencryptReport",
     "SQLAlchemyInstallationStore",
     "SQLAlchemyOAuthStateStore",
     "TokenCryptoError",
     "create_database_engine",
     "default_database_url",
     "generate_key",
+    "key_usage",
+    "reencrypt",
 ]

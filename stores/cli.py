@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import click
 
 from settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from stores.installation_store import SQLAlchemyInstallationStore
 
 
 def load_settings() -> Settings:
@@ -74,16 +80,21 @@ def keys() -> None:
 
 @keys.command("generate")
 def keys_generate() -> None:
-    """Print a new random key; put it first in TOKEN_ENCRYPTION_KEYS to make it the encrypting key."""
+    """Print a new random key. To rotate without breaking a rolling restart, append it LAST to TOKEN_ENCRYPTION_KEYS
+    on every host and restart them all, then move it first everywhere and restart again, then run `keys reencrypt`
+    (the README has the steps)."""
     from stores.crypto import generate_key
 
     click.echo(generate_key())
 
 
-@keys.command("reencrypt")
-@click.option("--client-id", envvar="SLACK_CLIENT_ID", required=True, help="The Slack app's client id (SLACK_CLIENT_ID).")
-def keys_reencrypt(client_id: str) -> None:
-    """Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS."""
+_CLIENT_ID = click.option(
+    "--client-id", envvar="SLACK_CLIENT_ID", required=True, help="The Slack app's client id (SLACK_CLIENT_ID)."
+)
+
+
+def _open_store(client_id: str) -> SQLAlchemyInstallationStore:
+    """The installation store of this client id on DATABASE_URL, with the ring of TOKEN_ENCRYPTION_KEYS."""
     from stores import EncryptionKeyError, SQLAlchemyInstallationStore, create_database_engine
 
     settings = load_settings()
@@ -91,13 +102,91 @@ def keys_reencrypt(client_id: str) -> None:
         keyring = settings.keyring()
     except EncryptionKeyError as error:
         raise click.ClickException(str(error)) from None
-    engine = create_database_engine(settings.database_url)
+    return SQLAlchemyInstallationStore(client_id, create_database_engine(settings.database_url), encryption_keys=keyring)
+
+
+@keys.command("status")
+@_CLIENT_ID
+def keys_status(client_id: str) -> None:
+    """Show the key ring in order (the first encrypts) and how many stored ciphertexts each key sealed; exits 1 with a
+    warning when some are sealed with a key missing from TOKEN_ENCRYPTION_KEYS."""
+    from stores.keys import key_usage
+
+    store = _open_store(client_id)
     try:
-        store = SQLAlchemyInstallationStore(client_id, engine, encryption_keys=keyring)
-        count = store.reencrypt_all()
+        usage = key_usage(store)
     finally:
-        engine.dispose()
-    click.echo(f"re-encrypted {count} token field(s) under key {keyring.primary_key_id}")
+        store.engine.dispose()
+    ring = store.keyring.key_ids
+    click.echo(f"TOKEN_ENCRYPTION_KEYS for client {client_id}, in ring order (the first encrypts, every key decrypts):")
+    for position, key_id in enumerate(ring, start=1):
+        role = "primary" if position == 1 else ""
+        click.echo(f"  {position}. {key_id}  {role:<7}  {usage[key_id].ciphertexts} ciphertext(s)")
+    missing = {key_id: count for key_id, count in usage.items() if not count.in_ring}
+    if missing:
+        click.echo("Not in TOKEN_ENCRYPTION_KEYS:")
+        for key_id, count in missing.items():
+            click.echo(f"  -  {key_id}  {count.ciphertexts} ciphertext(s)")
+    under_old = sum(usage[key_id].ciphertexts for key_id in ring[1:])
+    if under_old:
+        click.echo(f"{under_old} ciphertext(s) are under an older key: run `keys reencrypt`.")
+    else:
+        idle = ring[1:]
+        if idle:
+            click.echo(
+                f"No ciphertext under {', '.join(idle)}: once every host has the primary key first, it can be dropped."
+            )
+    if missing:
+        total = sum(count.ciphertexts for count in missing.values())
+        click.echo(
+            f"Warning: {total} stored ciphertext(s) use a key not in TOKEN_ENCRYPTION_KEYS "
+            f"({', '.join(missing)}); those tokens cannot be decrypted. Put the missing key back in the ring (last), "
+            "or have those people reconnect.",
+            err=True,
+        )
+        raise click.exceptions.Exit(1)
+
+
+@keys.command("reencrypt")
+@_CLIENT_ID
+@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True, help="Rows per transaction.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Print a line per batch to stderr [default: when stderr is a terminal]."
+)
+def keys_reencrypt(client_id: str, batch_size: int, progress: bool | None) -> None:
+    """Re-encrypt this app's stored tokens under the first key of TOKEN_ENCRYPTION_KEYS, batch by batch, under live
+    traffic; safe to interrupt and run again. Run it only once every host has the new key first. Exits 1 when some
+    rows could not be decrypted."""
+    from stores.keys import ReencryptProgress, reencrypt
+
+    show_progress = sys.stderr.isatty() if progress is None else progress
+
+    def print_progress(step: ReencryptProgress) -> None:
+        totals = step.report
+        click.echo(
+            f"{step.table}: {step.rows_done}/{step.rows_to_do} row(s) read, {totals.rows_rewritten} rewritten, "
+            f"{totals.rows_skipped} changed meanwhile, {len(totals.undecryptable)} field(s) undecryptable",
+            err=True,
+        )
+
+    store = _open_store(client_id)
+    try:
+        report = reencrypt(store, batch_size=batch_size, on_progress=print_progress if show_progress else None)
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; the batches done are kept, run the command again to resume") from None
+    finally:
+        store.engine.dispose()
+    click.echo(
+        f"re-encrypted {report.fields_rewritten} token field(s) in {report.rows_rewritten} row(s) under key "
+        f"{store.keyring.primary_key_id}; {report.rows_skipped} row(s) changed meanwhile, "
+        f"{len(report.undecryptable)} field(s) could not be decrypted, {report.rows_remaining} row(s) left under other keys"
+    )
+    for failure in report.undecryptable:
+        click.echo(f"cannot decrypt {failure.describe()}", err=True)
+    if report.undecryptable:
+        raise click.exceptions.Exit(1)
+    if report.rows_remaining:
+        click.echo("some rows changed while they were being re-encrypted: run the command again", err=True)
 
 
 @click.group()

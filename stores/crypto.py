@@ -31,6 +31,9 @@ __all__ = [
 ENV_NAME = "TOKEN_ENCRYPTION_KEYS"
 _PREFIX = "enc1"
 _NONCE_BYTES = 12
+_KEY_ID_CHARS = 12
+# How many leading characters of a ciphertext name its key: "enc1.<key id>." (lets SQL count ciphertexts per key).
+SEALED_HEAD_LENGTH = len(_PREFIX) + 1 + _KEY_ID_CHARS + 1
 
 
 class TokenCryptoError(Exception):
@@ -77,7 +80,20 @@ def generate_key() -> str:
 
 
 def _key_id(key: bytes) -> str:
-    return hashlib.sha256(b"delegate-key-id" + key).hexdigest()[:12]
+    return hashlib.sha256(b"delegate-key-id" + key).hexdigest()[:_KEY_ID_CHARS]
+
+
+def sealed_prefix(key_id: str) -> str:
+    """The text every ciphertext sealed with the given key starts with."""
+    return f"{_PREFIX}.{key_id}."
+
+
+def key_id_of_head(head: str) -> str | None:
+    """The key id named by the first SEALED_HEAD_LENGTH characters of a ciphertext, or None if it is not one of ours."""
+    parts = head.split(".")
+    if len(parts) != 3 or parts[0] != _PREFIX or len(parts[1]) != _KEY_ID_CHARS or parts[2]:
+        return None
+    return parts[1]
 
 
 def _decode_key(text: str, position: int) -> bytes:

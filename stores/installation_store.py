@@ -489,33 +489,8 @@ class SQLAlchemyInstallationStore(InstallationStore):
     # -- key rotation ---------------------------------------------------------------------------------------
 
     def reencrypt_all(self, batch_size: int = 200) -> int:
-        """Re-encrypt every token not sealed with the primary key; returns how many fields were rewritten."""
-        rewritten = 0
-        for table, columns, user_bound in (
-            (self.bots, WORKSPACE_SECRET_COLUMNS, False),
-            (self.installations, USER_SECRET_COLUMNS, True),
-        ):
-            last_id = 0
-            while True:
-                with write_transaction(self.engine) as conn:
-                    rows = conn.execute(
-                        select(table).where(table.c.id > last_id).order_by(table.c.id).limit(batch_size)
-                    ).all()
-                    for row in rows:
-                        rewritten += self._reencrypt_row(conn, table, row, columns, user_bound)
-                if len(rows) < batch_size:
-                    break
-                last_id = rows[-1].id
-        return rewritten
+        """Re-encrypt every token of this client id not sealed with the primary key; returns how many fields were
+        rewritten (``stores.keys.reencrypt`` gives the full report)."""
+        from .keys import reencrypt
 
-    def _reencrypt_row(self, conn: Connection, table: Any, row: Row[Any], columns: Sequence[str], user_bound: bool) -> int:
-        user = row.user_id if user_bound else NONE
-        stale = [c for c in columns if self.keyring.needs_reencryption(getattr(row, c))]
-        if not stale:
-            return 0
-        values = {c: self.seal(self.unseal(row, c, user), row.enterprise_id, row.team_id, user, c) for c in stale}
-        # Compare-and-swap: a refresh that rewrote the row meanwhile already used the primary key.
-        guard = and_(table.c.id == row.id, *[table.c[c] == getattr(row, c) for c in stale])
-        if conn.execute(update(table).where(guard).values(**values)).rowcount:
-            return len(stale)
-        return 0
+        return reencrypt(self, batch_size=batch_size).fields_rewritten

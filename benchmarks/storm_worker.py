@@ -4,7 +4,7 @@ Usage: python -m benchmarks.storm_worker CONFIG_JSON; prints one JSON line with 
 Modes: "delegate" (our token manager), "stock" (slack_sdk's SQLAlchemy store and token rotator, exactly what
 Bolt's authorize does on every request), "die_holding_lock" (take the token's refresh lock, then SIGKILL itself
 before anything reaches Slack) and "die_after_rotation" (refresh, and SIGKILL itself once Slack has answered,
-before the answer is stored).
+before the answer is stored), and "rotate_every" (force a rotation `rounds` times, `interval` seconds apart).
 """
 
 from __future__ import annotations
@@ -53,6 +53,18 @@ def delegate_asker(config: dict, engine) -> Callable[[], str]:  # type: ignore[n
             return False
 
         rows.commit_refresh = die  # type: ignore[method-assign]
+    if config.get("mode") == "rotate_every":
+
+        def rotate() -> str:
+            token = ""
+            for _ in range(config["rounds"]):
+                snapshot = manager.read(key)
+                assert snapshot is not None
+                token = str(manager.refresh(key, snapshot, force=True).token)
+                time.sleep(config.get("interval", 0.1))
+            return token
+
+        return rotate
     return lambda: manager.fresh_token(key).token
 
 

@@ -22,6 +22,7 @@ from benchmarks.refresh_storm import TEAM, USER, seed, worker_config
 from sandbox.server import SandboxServer
 from sandbox.testing import running_sandbox
 from stores import SQLAlchemyInstallationStore, create_database_engine, generate_key
+from stores.keys import reencrypt
 from stores.rotation import TokenKey, TokenManager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,3 +186,25 @@ def test_a_connection_lost_after_slack_rotated_keeps_the_token_until_the_write_l
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_reencryption_looping_while_the_token_rotates_never_loses_it(
+    sandbox: SandboxServer, engine: Engine, database_url: str
+) -> None:
+    old, new = generate_key(), generate_key()
+    # Mid-roll: a host still writing with the old key first rotates the token, while re-encryption moves rows to the new.
+    store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=f"{new},{old}")
+    store.create_tables()
+    seed(SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=f"{old},{new}"), sandbox)
+    sandbox.add_fault("oauth.v2.access", latency_ms=100)  # widen the window between read and write
+    rotator = start(worker_config(sandbox, database_url, f"{old},{new}", mode="rotate_every", threads=1, rounds=12,
+                                  interval=0.05, start_at=0))  # fmt: skip
+    passes = []
+    while rotator.poll() is None:
+        passes.append(reencrypt(store, batch_size=1))
+    [result] = finish(rotator)[-1]["results"]
+    assert "token" in result, result
+    assert sum(p.rows_rewritten for p in passes) > 0
+    assert refreshes(sandbox) == (12, 0), "every rotation was kept: none was refused as already spent"
+    stored = store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER)
+    assert stored.user_token == result["token"] and user_row(store).status == "active"

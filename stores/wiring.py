@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from .database import create_database_engine
+from .disconnect import disconnect
 from .installation_store import SQLAlchemyInstallationStore
 from .oauth_state_store import SQLAlchemyOAuthStateStore
 from .rotation import TokenManager
@@ -41,6 +43,9 @@ def open_stores(settings: Settings, *, background_refresh: bool = True) -> Store
     manager = TokenManager(
         store, client_secret=settings.client_secret, api_url=settings.api_url, background_refresh=background_refresh
     ).attach()
+    # Until TokenManager.disconnect delegates to stores.disconnect (the rotation.py rewrite), bind it here so listeners
+    # get a DisconnectResult; delete these two lines when merging.
+    setattr(manager, "disconnect", partial(disconnect, manager))  # noqa: B010 - a method assignment mypy refuses
     return Stores(
         engine=engine,
         installation_store=store,

@@ -147,9 +147,8 @@ def create_app(settings: Settings, stores: Stores) -> App:
             )
         return None  # Slack retries events and shows its own notice for interactions
 
-    # Bolt tries listeners in registration order: ours first (commands lead), the rare revocation events last.
+    # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
-    app.enable_token_revocation_listeners()
     return app
 
 

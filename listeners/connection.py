@@ -5,14 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from stores.disconnect import DisconnectResult
 from stores.rotation import ConnectionInfo
 
 from .context import Delegate, Person
 from .replies import connect_button, context_line, escape, section
 
-__all__ = ["DISCONNECT_ACTION_ID", "connection_blocks", "disconnect_button", "missing_scopes", "slack_date"]
+__all__ = [
+    "DISCONNECT_ACTION_ID",
+    "MANAGE_APPS",
+    "connection_blocks",
+    "disconnect_button",
+    "disconnect_outcome",
+    "missing_scopes",
+    "slack_date",
+]
 
 DISCONNECT_ACTION_ID = "disconnect"
+
+MANAGE_APPS = (
+    "remove Delegate yourself in Slack: open *Manage apps* (<https://slack.com/apps/manage|slack.com/apps/manage>), "
+    "pick Delegate, and remove its access to your account"
+)
 
 _STATES = {
     "active": ":large_green_circle: Connected",
@@ -103,3 +117,30 @@ def connection_blocks(info: ConnectionInfo | None, delegate: Delegate, person: P
     elements.append(disconnect_button())
     blocks.append({"type": "actions", "elements": elements})
     return blocks
+
+
+def disconnect_outcome(result: DisconnectResult) -> str:
+    """What a disconnect did, in plain words: including when Slack did not confirm and the grant may still be live."""
+    again = "`/delegate connect` connects you again."
+    if not result.had_connection:
+        return "Delegate was not connected to your account: there was nothing to disconnect."
+    why = f" (`{escape(result.slack_error)}`)" if result.slack_error else ""
+    if result.revoked_at_slack and result.deleted:
+        return (
+            "Disconnected: Slack revoked Delegate's access to your account and Delegate deleted its copy of your token. "
+            + again
+        )
+    if result.revoked_at_slack:
+        return (
+            "Slack revoked Delegate's access to your account, so your token no longer works anywhere, but Delegate could "
+            "not delete its now useless copy. Try `/delegate disconnect` again in a minute."
+        )
+    if result.deleted:
+        return (
+            "Delegate deleted its copy of your token, so it can no longer act as you. But Slack did not confirm that it "
+            f"revoked Delegate's access{why}, so the grant may still be live. To be sure, {MANAGE_APPS}. {again}"
+        )
+    return (
+        f"Delegate could not disconnect you: Slack did not confirm the revoke{why} and Delegate could not delete its copy "
+        f"of your token. Try again in a minute, or to cut its access now, {MANAGE_APPS}."
+    )

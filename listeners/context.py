@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypedDict
 
 from slack_bolt import BoltContext
 
+from stores.disconnect import DisconnectResult
 from stores.errors import MissingScope, NotConnected, TokenError
 from stores.rotation import ConnectionInfo
 from stores.user_client import UserClient
@@ -17,9 +19,12 @@ __all__ = [
     "Delegate",
     "Person",
     "PersonKey",
+    "RevocationStore",
     "acting_problem",
     "delegate_of",
+    "event_moment",
     "granted_scopes",
+    "installation_key",
     "person_of",
     "user_client_of",
 ]
@@ -32,13 +37,34 @@ class ConnectionManager(Protocol):
         """The person's connection as stored, or None when they never connected (or disconnected)."""
         ...
 
-    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> bool:
-        """Revoke the person's token at Slack and delete it; True when Slack confirmed."""
+    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:
+        """Revoke the person's token at Slack and delete Delegate's copy (stores.disconnect.disconnect)."""
         ...
 
     def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
         """Mark the person's tokens revoked and drop them."""
         ...
+
+
+class RevocationStore(Protocol):
+    """The deletes of stores.installation_store.SQLAlchemyInstallationStore the revocation events use."""
+
+    def delete_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        installed_at_or_before: datetime | None = None,
+    ) -> None: ...
+
+    def delete_bot(
+        self, *, enterprise_id: str | None, team_id: str | None, installed_at_or_before: datetime | None = None
+    ) -> None: ...
+
+    def delete_all(
+        self, *, enterprise_id: str | None, team_id: str | None, installed_at_or_before: datetime | None = None
+    ) -> None: ...
 
 
 class Delegate(Protocol):
@@ -103,6 +129,26 @@ def person_of(context: BoltContext, user_id: str | None = None) -> Person:
     if not who:
         raise RuntimeError("this request has no acting person")
     return Person(enterprise_id=context.enterprise_id, team_id=workspace_team, user_id=who, workspace_id=context.team_id)
+
+
+def installation_key(context: BoltContext) -> tuple[str | None, str | None]:
+    """(enterprise_id, team_id) of the installation an event is about, keyed like the token store keys it."""
+    return context.enterprise_id, None if context.is_enterprise_install else context.team_id
+
+
+def event_moment(body: dict[str, Any]) -> datetime:
+    """The latest moment an event can have happened: the envelope's event_time is whole seconds, so the end of that
+    second (a grant made within it counts as before the event); else the event's event_ts; else now."""
+    event = body.get("event") or {}
+    for value, resolution in ((body.get("event_time"), _WHOLE_SECOND), (event.get("event_ts"), timedelta(0))):
+        try:
+            return datetime.fromtimestamp(float(value or ""), tz=UTC) + resolution
+        except (TypeError, ValueError, OverflowError, OSError):
+            continue
+    return datetime.now(UTC)
+
+
+_WHOLE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def user_client_of(context: BoltContext) -> UserClient | None:

@@ -26,8 +26,16 @@ __all__ = ["after_ack"]
 logger = logging.getLogger(__name__)
 
 
+_BOLT_ARGUMENTS = frozenset(
+    {"ack", "body", "payload", "command", "shortcut", "view", "action", "event", "context", "client", "respond", "say"}
+    | {"logger"}
+)
+
+
 def _parameters(function: Callable[..., Any]) -> tuple[str, ...]:
-    return tuple(inspect.signature(function).parameters)
+    """The Bolt arguments a function takes; others must be bound already (functools.partial) and are left alone."""
+    parameters = inspect.signature(function).parameters.items()
+    return tuple(name for name, p in parameters if name in _BOLT_ARGUMENTS or p.default is inspect.Parameter.empty)
 
 
 def after_ack(app: App, ack_function: Callable[..., Any], work: Sequence[Callable[..., Any]]) -> Callable[..., None]:
@@ -95,4 +103,5 @@ def _run(function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     try:
         function(**kwargs)
     except Exception:  # noqa: BLE001 - a failed follow-up is logged, like Bolt's lazy listeners do
-        logger.exception("%s failed after the acknowledgement", getattr(function, "__name__", function))
+        name = getattr(getattr(function, "func", function), "__name__", function)  # a partial names its function
+        logger.exception("%s failed after the acknowledgement", name)

@@ -14,11 +14,13 @@ from .replies import context_line, section
 __all__ = ["home_view", "publish_home"]
 
 
-def home_view(delegate: Delegate, person: Person) -> dict[str, Any]:
-    """The Home tab for this person, from what the token manager knows of their connection."""
+def home_view(delegate: Delegate, person: Person, notice: str | None = None) -> dict[str, Any]:
+    """The Home tab for this person, from what the token manager knows of their connection, with an optional notice
+    (what a button just did: the tab has no other place to say it)."""
     info = delegate.manager.connection_info(**person.key())
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Delegate"}},
+        *([section(notice), {"type": "divider"}] if notice else []),
         section("Delegate acts as you in Slack, with your own token, only when you ask it to."),
         *connection_blocks(info, delegate, person),
         {"type": "divider"},
@@ -29,6 +31,6 @@ def home_view(delegate: Delegate, person: Person) -> dict[str, Any]:
     return {"type": "home", "blocks": blocks}
 
 
-def publish_home(client: WebClient, delegate: Delegate, person: Person) -> None:
+def publish_home(client: WebClient, delegate: Delegate, person: Person, notice: str | None = None) -> None:
     """Publish the Home tab to the person with the bot client (the tab is Delegate's own view, not an action as them)."""
-    client.views_publish(user_id=person.user_id, view=home_view(delegate, person))
+    client.views_publish(user_id=person.user_id, view=home_view(delegate, person, notice))

@@ -19,7 +19,7 @@ from typing import Any
 from slack_sdk.oauth.installation_store.installation_store import InstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -418,10 +418,18 @@ class SQLAlchemyInstallationStore(InstallationStore):
         )
 
     # -- delete -------------------------------------------------------------------------------------------
+    #
+    # Every delete is one conditional statement in a write transaction, so it is idempotent (a second delete, or a
+    # delete racing a revocation event, changes nothing and never fails) and on SQLite never upgrades a read lock.
+    # `installed_at_or_before` keeps a grant saved after the moment given: a revocation event that arrives after the
+    # person reconnected must not erase the new connection.
 
-    def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        """Forget the bot token of a workspace or org; its users' tokens stay."""
+    def delete_bot(
+        self, *, enterprise_id: str | None, team_id: str | None, installed_at_or_before: datetime | None = None
+    ) -> None:
+        """Forget the bot token of a workspace or org (unless installed after the given moment); its users' tokens stay."""
         ent, team = to_key(enterprise_id), to_key(team_id)
+        c = self.bots.c
         cleared = {
             "bot_token_enc": None,
             "bot_refresh_token_enc": None,
@@ -429,32 +437,59 @@ class SQLAlchemyInstallationStore(InstallationStore):
             "bot_status": "revoked",
             "bot_refresh_owner": None,
             "bot_refresh_sent_at": None,
-            "bot_generation": self.bots.c.bot_generation + 1,
+            "bot_generation": c.bot_generation + 1,
             "updated_at": utcnow(),
         }
+        where = [self._workspace_where(ent, team), c.bot_token_enc.is_not(None)]
+        if installed_at_or_before is not None:
+            where.append(func.coalesce(c.bot_installed_at, c.created_at) <= installed_at_or_before)
         with write_transaction(self.engine) as conn:
-            result = conn.execute(
-                update(self.bots)
-                .where(self._workspace_where(ent, team), self.bots.c.bot_token_enc.is_not(None))
-                .values(**cleared)
-            )
+            result = conn.execute(update(self.bots).where(*where).values(**cleared))
             if result.rowcount:
                 self.record_event(conn, enterprise_key=ent, team_key=team, user_id=None, token_kind="bot", event="deleted")
 
-    def delete_installation(self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None) -> None:
+    def delete_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        installed_at_or_before: datetime | None = None,
+    ) -> None:
         """Delete one user's tokens, or without user_id every user's tokens in the workspace or org."""
-        ent, team = to_key(enterprise_id), to_key(team_id)
-        where = self._user_where(ent, team, user_id)
-        with write_transaction(self.engine) as conn:
-            users = conn.execute(select(self.installations.c.user_id).where(where)).scalars().all()
-            conn.execute(delete(self.installations).where(where))
-            for user in users:
-                self.record_event(conn, enterprise_key=ent, team_key=team, user_id=user, token_kind="user", event="deleted")
+        self.delete_user_tokens(
+            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, installed_at_or_before=installed_at_or_before
+        )
 
-    def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        """Forget the bot and every user of a workspace or org."""
-        self.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
-        self.delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+    def delete_user_tokens(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        installed_at_or_before: datetime | None = None,
+        reason: str | None = None,
+    ) -> list[str]:
+        """Delete user rows as delete_installation does; returns the ids of the users this call deleted."""
+        ent, team = to_key(enterprise_id), to_key(team_id)
+        u = self.installations
+        where = [self._user_where(ent, team, user_id)]
+        if installed_at_or_before is not None:
+            where.append(u.c.installed_at <= installed_at_or_before)
+        with write_transaction(self.engine) as conn:
+            users = list(conn.execute(delete(u).where(*where).returning(u.c.user_id)).scalars().all())
+            for user in users:
+                self.record_event(
+                    conn, enterprise_key=ent, team_key=team, user_id=user, token_kind="user", event="deleted", detail=reason
+                )
+        return users
+
+    def delete_all(
+        self, *, enterprise_id: str | None, team_id: str | None, installed_at_or_before: datetime | None = None
+    ) -> None:
+        """Forget the bot and every user of a workspace or org (keeping grants saved after the given moment)."""
+        self.delete_bot(enterprise_id=enterprise_id, team_id=team_id, installed_at_or_before=installed_at_or_before)
+        self.delete_installation(enterprise_id=enterprise_id, team_id=team_id, installed_at_or_before=installed_at_or_before)
 
     def prune_events(self, older_than: datetime) -> int:
         """Delete audit events that occurred before the given moment; returns how many were deleted."""

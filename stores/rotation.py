@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.oauth.installation_store.models.bot import Bot
@@ -54,6 +54,9 @@ from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, locks_for
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, utcnow
 from .token_rows import BOT, USER, Slot, Snapshot, TokenKey, TokenRows, jitter_fraction
+
+if TYPE_CHECKING:
+    from .disconnect import DisconnectResult
 
 __all__ = ["BOT", "USER", "ConnectionInfo", "FreshToken", "Slot", "Snapshot", "TokenKey", "TokenManager"]
 
@@ -692,22 +695,14 @@ class TokenManager:
             rotating=row.user_refresh_token_enc is not None,
         )
 
-    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> bool:
-        """Revoke the person's token at Slack (auth.revoke) and delete it here; True when Slack confirmed."""
-        key = TokenKey.of(enterprise_id, team_id, user_id)
-        snapshot = self.read(key)
-        revoked_at_slack = False
-        if snapshot is not None and snapshot.token is not None and snapshot.status != STATUS_REVOKED:
-            try:
-                client = WebClient(token=snapshot.token, base_url=self.api_url, timeout=self.oauth.timeout)
-                revoked_at_slack = bool(client.auth_revoke().get("revoked"))
-            except (SlackApiError, SlackClientError, OSError) as error:
-                # Deleting our copy is what matters to the person; a token Slack already dropped is fine too.
-                logger.warning("auth.revoke for %s failed: %s", key.describe(), type(error).__name__)
-        self.store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:
+        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy, and say what really happened."""
+        from .disconnect import disconnect
+
+        result = disconnect(self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
         with self._locks_guard:
-            self._pending.pop(key, None)
-        return revoked_at_slack
+            self._pending.pop(TokenKey.of(enterprise_id, team_id, user_id), None)
+        return result
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------
 

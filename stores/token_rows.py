@@ -98,6 +98,7 @@ class Snapshot:
     sent_at: datetime | None = None
     outcome: str | None = None
     status_reason: str | None = None
+    installed_at: datetime | None = None
     refreshed_here: bool = False  # set on the state this very call committed, never read from the database
     open_refresh_token: Callable[[], str | None] = field(repr=False, compare=False, default=lambda: None)
 
@@ -193,6 +194,7 @@ class TokenRows:
             sent_at=getattr(row, slot.sent_at, None),
             outcome=getattr(row, slot.outcome, None),
             status_reason=getattr(row, "status_reason", None) if slot is USER else None,
+            installed_at=getattr(row, "installed_at" if slot is USER else "bot_installed_at", None),
         )
 
     # -- fenced writes ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The Disconnect button (App Home or /delegate): revoke the person's token at Slack, delete it, and say so."""
+"""The Disconnect button (App Home or /delegate): revoke the person's grant at Slack, delete Delegate's copy, and say
+exactly what happened, including when Slack did not confirm and the grant may still be live (stores/disconnect.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
+from ..connection import disconnect_outcome
 from ..context import delegate_of, person_of
 from ..home import publish_home
-from ..replies import text_reply
+from ..replies import text_reply, unexpected_error_reply
 
 logger = logging.getLogger(__name__)
 
@@ -24,26 +26,23 @@ def disconnect_callback(body: dict[str, Any], context: BoltContext, respond: Res
     person = person_of(context)
     from_home = (body.get("view") or {}).get("type") == "home"
     try:
-        revoked = delegate.manager.disconnect(**person.key())
+        result = delegate.manager.disconnect(**person.key())
     except Exception:
         logger.exception("disconnecting %s failed", person.user_id)
-        if not from_home:
-            respond(
-                response_type="ephemeral",
-                replace_original=True,
-                **text_reply("Delegate could not disconnect you: something went wrong on its side. Try again in a minute."),
-            )
-        return
-    logger.info("%s disconnected Delegate (revoked at Slack: %s)", person.user_id, revoked)
+        said = unexpected_error_reply(doing="disconnect you")["text"]
+    else:
+        logger.info(
+            "%s disconnected Delegate (revoked at Slack: %s%s, copy deleted: %s)",
+            person.user_id,
+            result.revoked_at_slack,
+            f", {result.slack_error}" if result.slack_error else "",
+            result.deleted,
+        )
+        said = disconnect_outcome(result)
     if from_home:
         try:
-            publish_home(context.client, delegate, person)
+            publish_home(context.client, delegate, person, notice=said)
         except Exception:
             logger.exception("republishing the Home tab of %s failed", person.user_id)
         return
-    done = "Slack revoked Delegate's access and" if revoked else "Delegate"
-    respond(
-        response_type="ephemeral",
-        replace_original=True,
-        **text_reply(f"Disconnected: {done} deleted your token. `/delegate connect` connects you again."),
-    )
+    respond(response_type="ephemeral", replace_original=True, **text_reply(said))

@@ -298,3 +298,15 @@ def test_an_expired_bot_token_is_renewed_after_the_ack_and_the_form_still_opens(
     [view] = wait_for(lambda: modals(delegate, ALICE))
     assert view["type"] == "modal"
     assert delegate.sandbox.counters()["grants"].get("refresh_token", 0) == before + 1  # the bot's, after the ack
+
+
+def test_disconnect_when_auth_revoke_fails_says_the_grant_may_still_be_live(delegate: Delegate) -> None:
+    token = token_of(delegate, ALICE)
+    delegate.sandbox.add_fault("auth.revoke", status=500)
+    delegate.sandbox.send_slash_command(ALICE, "/delegate", "disconnect", channel_id=GENERAL)
+    [prompt] = wait_for(lambda: shown_to(delegate, ALICE, "disconnect"))
+    delegate.sandbox.send_block_action(ALICE, "disconnect", value="disconnect", channel_id=GENERAL, message_ts=prompt["ts"])
+    wait_for(lambda: shown_to(delegate, ALICE, "may still be live"))
+    assert delegate.user_row(ALICE) is None and shown_to(delegate, ALICE, "Manage apps")
+    WebClient(token=token, base_url=delegate.sandbox.api_url).auth_test()  # the truth: Slack still honours it
+    assert all(record["status"] in (200, None) for record in delegate.sandbox.deliveries())

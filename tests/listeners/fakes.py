@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from listeners import manifest
+from stores.disconnect import DisconnectResult
 from stores.errors import TokenError
 from stores.rotation import ConnectionInfo
 
@@ -60,7 +61,9 @@ class Recorder:
 @dataclass
 class FakeManager:
     info: ConnectionInfo | None = None
-    revoked_at_slack: bool = True
+    disconnect_result: DisconnectResult = field(
+        default_factory=lambda: DisconnectResult(had_connection=True, revoked_at_slack=True, slack_error=None, deleted=True)
+    )
     disconnected: list[dict[str, Any]] = field(default_factory=list)
     forgotten: list[dict[str, Any]] = field(default_factory=list)
     asked: list[dict[str, Any]] = field(default_factory=list)
@@ -69,10 +72,10 @@ class FakeManager:
         self.asked.append({"enterprise_id": enterprise_id, "team_id": team_id, "user_id": user_id})
         return self.info
 
-    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> bool:
+    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:
         self.disconnected.append({"enterprise_id": enterprise_id, "team_id": team_id, "user_id": user_id})
         self.info = None
-        return self.revoked_at_slack
+        return self.disconnect_result
 
     def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
         self.forgotten.append({"enterprise_id": enterprise_id, "team_id": team_id, "user_id": user_id, "reason": reason})
@@ -89,6 +92,22 @@ class FakeDelegate:
 
     def __deepcopy__(self, memo: dict[int, object]) -> FakeDelegate:
         return self
+
+
+@dataclass
+class FakeRevocationStore:
+    """Records the deletes the revocation events ask for."""
+
+    deleted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def delete_installation(self, **kwargs: Any) -> None:
+        self.deleted.append(("installation", kwargs))
+
+    def delete_bot(self, **kwargs: Any) -> None:
+        self.deleted.append(("bot", kwargs))
+
+    def delete_all(self, **kwargs: Any) -> None:
+        self.deleted.append(("all", kwargs))
 
 
 class Calls:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Any
+from datetime import UTC, datetime
 
-from slack_bolt import App, BoltContext
-from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.oauth.installation_store import InstallationStore
+from slack_bolt import BoltContext
 
-from listeners import register_listeners
-from listeners.context import acting_problem, granted_scopes, person_of
+from listeners.context import acting_problem, event_moment, granted_scopes, person_of
 from stores.errors import MissingScope, NeedsReauth, NotConnected
-from tests.support.slack_requests import event_request
 
 from .fakes import world
 
@@ -43,39 +37,9 @@ def test_acting_problem() -> None:
     assert granted_scopes(unknown.context) is None and acting_problem(unknown.context, ["dnd:write"]) is None
 
 
-class RecordingStore(InstallationStore):
-    def __init__(self) -> None:
-        self.deleted: list[tuple[str, dict[str, Any]]] = []
-
-    def save(self, installation: Any) -> None: ...
-
-    def find_installation(self, **kwargs: Any) -> None:
-        return None
-
-    def delete_installation(self, **kwargs: Any) -> None:
-        self.deleted.append(("installation", kwargs))
-
-    def delete_bot(self, **kwargs: Any) -> None:
-        self.deleted.append(("bot", kwargs))
-
-    def delete_all(self, **kwargs: Any) -> None:
-        self.deleted.append(("all", kwargs))
-
-
-def test_bolt_revocation_listeners_work_beside_ours() -> None:
-    store = RecordingStore()
-
-    def authorize(enterprise_id: str | None, team_id: str | None, context: BoltContext) -> AuthorizeResult:
-        context["user_client"], context["user_token_error"] = None, None
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-bot")
-
-    app = App(signing_secret="s", authorize=authorize, installation_store=store, process_before_response=True)
-    register_listeners(app)
-    app.enable_token_revocation_listeners()
-    event = {"type": "tokens_revoked", "tokens": {"oauth": ["U3"], "bot": []}}
-    assert app.dispatch(event_request("s", event)).status == 200
-    deadline = time.monotonic() + 3
-    while not store.deleted and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert store.deleted == [("installation", {"enterprise_id": None, "team_id": "T1", "user_id": "U3"})]
-    assert json.dumps(store.deleted)  # nothing but plain ids
+def test_event_moment_is_the_end_of_the_envelope_second_then_the_event_ts_then_now() -> None:
+    end_of_second = datetime.fromtimestamp(1_790_000_000.999999, tz=UTC)
+    assert event_moment({"event_time": 1_790_000_000, "event": {"event_ts": "1790000000.2"}}) == end_of_second
+    assert event_moment({"event": {"event_ts": "1790000000.250000"}}).timestamp() == 1_790_000_000.25
+    before = datetime.now(UTC)
+    assert before <= event_moment({"event_time": "garbage", "event": {}}) <= datetime.now(UTC)

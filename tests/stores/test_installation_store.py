@@ -263,3 +263,46 @@ def test_import_command_copies_and_encrypts(stock: StockStore, engine: Engine, d
     assert ours.find_installation(enterprise_id=None, team_id="T1", user_id="U2").user_token == "xoxp-user-U2"
     with engine.connect() as conn:
         assert "xoxp-user-U2" not in repr(conn.execute(select(ours.installations)).all())
+
+
+def user_events(store: SQLAlchemyInstallationStore, engine: Engine, user_id: str = "U1") -> list[str]:
+    e = store.tables.token_events.c
+    with engine.connect() as conn:
+        return list(conn.execute(select(e.event).where(e.user_id == user_id).order_by(e.id)).scalars())
+
+
+def test_deleting_twice_is_a_no_op_not_an_error(store: SQLAlchemyInstallationStore, engine: Engine) -> None:
+    store.save(workspace_install("U1"))
+    store.save(workspace_install("U2"))
+    assert store.delete_user_tokens(enterprise_id=None, team_id="T1", user_id="U1") == ["U1"]
+    assert store.delete_user_tokens(enterprise_id=None, team_id="T1", user_id="U1") == []
+    store.delete_installation(enterprise_id=None, team_id="T1", user_id="U1")
+    store.delete_bot(enterprise_id=None, team_id="T1")
+    store.delete_bot(enterprise_id=None, team_id="T1")
+    store.delete_all(enterprise_id=None, team_id="T1")
+    store.delete_all(enterprise_id=None, team_id="T1")
+    assert user_events(store, engine, "U1") == ["issued", "deleted"]  # one deletion recorded, however many deletes
+    assert user_events(store, engine, "U2") == ["issued", "deleted"]
+    assert store.find_installation(enterprise_id=None, team_id="T1") is None
+    assert store.find_bot(enterprise_id=None, team_id="T1") is None
+
+
+def test_a_delete_for_an_older_moment_keeps_a_grant_saved_after_it(store: SQLAlchemyInstallationStore) -> None:
+    store.save(workspace_install("U1", installed_at=T0))
+    store.save(workspace_install("U1", installed_at=T0 + 60, suffix="-reconnected"))  # the person reconnected
+    revoked_at = datetime.fromtimestamp(T0 + 30, tz=UTC)
+    assert store.delete_user_tokens(enterprise_id=None, team_id="T1", user_id="U1", installed_at_or_before=revoked_at) == []
+    store.delete_all(enterprise_id=None, team_id="T1", installed_at_or_before=revoked_at)
+    found = store.find_installation(enterprise_id=None, team_id="T1", user_id="U1")
+    assert found is not None and found.user_token == "xoxp-user-U1-reconnected"
+    assert store.find_bot(enterprise_id=None, team_id="T1") is not None  # the bot was reinstalled after it too
+    later = datetime.fromtimestamp(T0 + 90, tz=UTC)
+    store.delete_all(enterprise_id=None, team_id="T1", installed_at_or_before=later)
+    assert store.find_installation(enterprise_id=None, team_id="T1") is None
+    assert store.find_bot(enterprise_id=None, team_id="T1") is None
+
+
+def test_a_delete_at_the_very_moment_of_the_grant_deletes_it(store: SQLAlchemyInstallationStore) -> None:
+    store.save(workspace_install("U1", installed_at=T0 + 0.25))
+    moment = datetime.fromtimestamp(T0 + 0.25, tz=UTC)
+    assert store.delete_user_tokens(enterprise_id=None, team_id="T1", user_id="U1", installed_at_or_before=moment) == ["U1"]

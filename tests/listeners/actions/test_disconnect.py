@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from listeners.actions.connect import connect_callback
 from listeners.actions.disconnect import disconnect_ack, disconnect_callback
+from stores.disconnect import DisconnectResult
 
 from ..fakes import TEAM, Calls, connection, text_of, world
 
@@ -35,11 +36,58 @@ def test_disconnect_from_app_home_republishes_the_home_tab() -> None:
     assert w.respond.calls == []
 
 
-def test_when_slack_could_not_revoke_the_token_is_still_deleted() -> None:
+def test_when_slack_did_not_confirm_the_person_is_told_the_grant_may_still_be_live() -> None:
     w = world(info=connection())
-    w.delegate.manager.revoked_at_slack = False
+    w.delegate.manager.disconnect_result = DisconnectResult(
+        had_connection=True, revoked_at_slack=False, slack_error="http_500 internal_error", deleted=True
+    )
     disconnect_callback(body={"type": "block_actions"}, context=w.context, respond=w.respond)
-    assert "Delegate deleted your token" in w.respond.last["text"]
+    said = w.respond.last["text"]
+    assert "Delegate deleted its copy of your token" in said and "did not confirm" in said
+    assert "may still be live" in said and "Manage apps" in said and "http_500 internal_error" in said
+    assert "Slack revoked" not in said
+
+
+def test_when_slack_revoked_but_the_delete_failed_the_person_hears_both() -> None:
+    w = world(info=connection())
+    w.delegate.manager.disconnect_result = DisconnectResult(
+        had_connection=True, revoked_at_slack=True, slack_error=None, deleted=False
+    )
+    disconnect_callback(body={"type": "block_actions"}, context=w.context, respond=w.respond)
+    said = w.respond.last["text"]
+    assert "Slack revoked Delegate's access" in said and "could not delete" in said
+    assert "something went wrong" not in said
+
+
+def test_a_second_disconnect_says_there_was_nothing_to_disconnect() -> None:
+    w = world(info=None)
+    w.delegate.manager.disconnect_result = DisconnectResult(
+        had_connection=False, revoked_at_slack=False, slack_error=None, deleted=True
+    )
+    disconnect_callback(body={"type": "block_actions"}, context=w.context, respond=w.respond)
+    assert "nothing to disconnect" in w.respond.last["text"]
+
+
+def test_from_app_home_a_grant_that_may_be_live_is_said_on_the_tab() -> None:
+    w = world(info=connection())
+    w.delegate.manager.disconnect_result = DisconnectResult(
+        had_connection=True, revoked_at_slack=False, slack_error="connection_error:URLError", deleted=True
+    )
+    disconnect_callback(body={"type": "block_actions", "view": {"type": "home"}}, context=w.context, respond=w.respond)
+    shown = text_of(w.bot.last("views_publish")["view"])
+    assert "may still be live" in shown and "Manage apps" in shown and "not connected" in shown
+    assert w.respond.calls == []
+
+
+def test_a_failed_disconnect_from_app_home_is_said_on_the_tab_not_swallowed() -> None:
+    w = world(info=connection())
+
+    def broken(**_: object) -> DisconnectResult:
+        raise RuntimeError("database is down")
+
+    w.delegate.manager.disconnect = broken  # type: ignore[method-assign]
+    disconnect_callback(body={"type": "block_actions", "view": {"type": "home"}}, context=w.context, respond=w.respond)
+    assert "could not disconnect you" in text_of(w.bot.last("views_publish")["view"])
 
 
 def test_connect_link_clicks_are_acknowledged() -> None:

@@ -27,12 +27,12 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.oauth.installation_store import Installation
 
 from listeners.manifest import MANIFEST_PATH
+from ops.cli import load_settings
+from ops.wiring import Stores, open_stores
 from settings import Settings
 from stores.authorize import DelegateAuthorize
-from stores.cli import load_settings
 from stores.redaction import install_log_redaction
 from stores.rotation import TokenManager
-from stores.wiring import Stores, open_stores
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.wsgi import DelegateWSGI
 
@@ -387,7 +387,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
 
 
 def _register_commands() -> None:
-    from stores.cli import db, keys, tokens
+    from ops.cli import db, keys, tokens
 
     for group in (db, keys, tokens):
         cli.add_command(group)

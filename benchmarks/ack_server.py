@@ -21,10 +21,10 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import event
 
 from app import create_app, gunicorn_options, serve_gunicorn, serve_threaded
+from ops.wiring import open_stores
 from settings import Settings
 from stores import create_database_engine
 from stores.migrations import upgrade
-from stores.wiring import open_stores
 from web.wsgi import DelegateWSGI
 
 COMMAND = "/post-as-me"

@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from app import create_wsgi_app, serve_threaded
 from listeners.manifest import MANIFEST_PATH
+from ops.wiring import Stores
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from sandbox.testing import running_sandbox
 from settings import Settings
 from stores import generate_key
 from stores.migrations import upgrade
-from stores.wiring import Stores
 
 T = TypeVar("T")
 

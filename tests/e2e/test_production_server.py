@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from listeners.manifest import MANIFEST_PATH
+from ops.wiring import open_stores
 from sandbox.config import SandboxConfig
 from sandbox.testing import running_sandbox
 from settings import Settings
-from stores.wiring import open_stores
 from tests.e2e.harness import Delegate, delegate_env, fetch, free_port, wait_for
 from tests.e2e.test_commands import ALICE, GENERAL, posted
 

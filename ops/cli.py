@@ -195,8 +195,8 @@ def tokens() -> None:
 
 
 def _open(background_refresh: bool = False):  # type: ignore[no-untyped-def]
+    from ops.wiring import open_stores
     from stores.crypto import EncryptionKeyError
-    from stores.wiring import open_stores
 
     settings = load_settings()
     try:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from .database import create_database_engine
-from .installation_store import SQLAlchemyInstallationStore
-from .oauth_state_store import SQLAlchemyOAuthStateStore
-from .rotation import TokenManager
+from stores.database import create_database_engine
+from stores.installation_store import SQLAlchemyInstallationStore
+from stores.oauth_state_store import SQLAlchemyOAuthStateStore
+from stores.rotation import TokenManager
 
 if TYPE_CHECKING:
     from settings import Settings

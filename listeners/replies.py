@@ -14,6 +14,7 @@ from stores.errors import (
     NotConnected,
     RefreshTimeout,
     SlackUnavailable,
+    StoreUnavailable,
     TokenError,
     TokenManagerConfigError,
     TokenRevoked,
@@ -110,7 +111,7 @@ def token_problem_reply(error: TokenError, delegate: Delegate, person: Person, *
         return connect_prompt(
             delegate,
             person,
-            f"Slack no longer accepts your Delegate connection, so Delegate could not {doing}. Reconnect to carry on.",
+            f"{_reauth_reason(error.reason)}, so Delegate could not {doing}. Reconnect to carry on.",
             label="Reconnect",
         )
     if isinstance(error, TokenRevoked):
@@ -121,10 +122,25 @@ def token_problem_reply(error: TokenError, delegate: Delegate, person: Person, *
             label="Connect again",
         )
     if isinstance(error, SlackUnavailable | RefreshTimeout):
+        if error.reason == "ratelimited":
+            return text_reply(f"Slack asked Delegate to slow down, so it could not {doing} just now. Try again in a minute.")
         return text_reply(f"Slack is not answering Delegate right now, so it could not {doing}. Try again in a minute.")
+    if isinstance(error, StoreUnavailable):
+        return text_reply(f"Delegate could not reach its database, so it did not {doing}. Try again in a moment.")
     if isinstance(error, TokenManagerConfigError):
         return text_reply(f"Delegate could not {doing}: its own Slack credentials are misconfigured. Tell your Slack admin.")
     return text_reply(f"Delegate could not {doing} because of a problem with your connection. Try again in a minute.")
+
+
+def _reauth_reason(reason: str | None) -> str:
+    """Why the connection needs renewing, in the person's words, naming Slack's error when it is not the usual one."""
+    if reason in (None, "invalid_refresh_token", "invalid_grant"):
+        return "Slack no longer accepts your Delegate connection"
+    if reason in ("refresh_interrupted", "refresh_answer_lost"):
+        return "Delegate lost Slack's answer while renewing your connection, and Slack accepts each renewal only once"
+    if reason in ("invalid_auth", "not_authed"):
+        return f"Slack did not accept your Delegate connection (`{reason}`)"
+    return f"Slack kept refusing to renew your Delegate connection (`{escape(reason)}`)"
 
 
 _SLACK_ERRORS = {

@@ -149,3 +149,15 @@ def test_an_unreachable_response_url_is_logged_not_raised(caplog: pytest.LogCapt
     callback(command=command("/snooze-me", "10m"), context=w.context, respond=unreachable)
     assert w.user.methods() == ["dnd_setSnooze"]  # type: ignore[union-attr]
     assert any(record.exc_info for record in caplog.records)
+
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [("team_added_to_org", "`team_added_to_org`"), ("refresh_answer_lost", "lost Slack's answer"), (None, "no longer")],
+)
+def test_a_reconnect_prompt_says_why_and_names_an_unusual_refresh_error(reason: str | None, said: str) -> None:
+    w = world()
+    w.user.errors["chat_postMessage"] = NeedsReauth("refused", reason=reason)  # type: ignore[union-attr]
+    run("/post-as-me", "Hello", w)
+    assert said in text_of(w.respond.last) and buttons(w.respond.last)

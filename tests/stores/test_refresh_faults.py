@@ -24,6 +24,9 @@ from sandbox.testing import running_sandbox
 from stores import SQLAlchemyInstallationStore, create_database_engine, generate_key
 from stores.keys import reencrypt
 from stores.rotation import TokenKey, TokenManager
+from tests.stores.test_refresh_storm import keys_and_store, refreshes
+
+__all__ = ["keys_and_store"]  # a fixture, shared with the storm test
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = TokenKey.of(None, TEAM, USER)
@@ -37,15 +40,6 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-@pytest.fixture
-def keys_and_store(engine: Engine, sandbox: SandboxServer) -> tuple[str, SQLAlchemyInstallationStore]:
-    keys = generate_key()
-    store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=keys)
-    store.create_tables()
-    seed(store, sandbox)  # installed, then expired both at Slack and in the store
-    return keys, store
-
-
 def start(config: dict[str, Any]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(config)], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -55,12 +49,6 @@ def start(config: dict[str, Any]) -> subprocess.Popen[str]:
 def finish(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
     out, _ = process.communicate(timeout=60)
     return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def refreshes(sandbox: SandboxServer) -> tuple[int, int]:
-    """(refreshes Slack rotated, refreshes Slack rejected because the refresh token was already spent)."""
-    counters = sandbox.counters()
-    return counters["grants"].get("refresh_token", 0), counters["grant_failures"].get("refresh_token", 0)
 
 
 def user_row(store: SQLAlchemyInstallationStore) -> Any:

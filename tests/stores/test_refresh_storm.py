@@ -36,6 +36,7 @@ def keys_and_store(engine: Engine, sandbox: SandboxServer) -> tuple[str, SQLAlch
 
 
 def refreshes(sandbox: SandboxServer) -> tuple[int, int]:
+    """(refreshes Slack rotated, refreshes Slack rejected because the refresh token was already spent)."""
     counters = sandbox.counters()
     return counters["grants"].get("refresh_token", 0), counters["grant_failures"].get("refresh_token", 0)
 

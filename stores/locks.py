@@ -5,16 +5,18 @@
   visible together. Waiters give up after `lock_timeout`; the sweeper only tries (`pg_try_advisory_xact_lock`, the
   advisory form of SKIP LOCKED). A holder that dies closes its socket and the server rolls back at once; a host that
   vanishes is cut off by TCP keepalives and `idle_in_transaction_session_timeout`.
-- SQLite (one host by nature): an OS file lock (`flock`) on one of a fixed set of lock files beside the database,
-  which the kernel releases when the process dies. Never `BEGIN IMMEDIATE` across an HTTP call: that would block
-  every writer of the database for the whole call.
+- SQLite (one host by nature): an OS byte-range lock (a Linux open-file-description lock) at the token's own
+  offset in one lock file beside the database, which the kernel releases when the process dies. Never
+  `BEGIN IMMEDIATE` across an HTTP call: that would block every writer of the database for the whole call.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -101,35 +103,42 @@ class PostgresLocks:
 
 
 class FileLocks:
-    """flock on one of `stripes` lock files in a folder beside the SQLite database (0700, files 0600)."""
+    """An open-file-description byte-range lock (Linux `F_OFD_SETLK`) at the token's own offset in one lock file
+    beside the SQLite database (0600): one lock per token, no lock file per token, and, unlike classic POSIX record
+    locks, it conflicts between threads of one process too and ends when its descriptor closes or its process dies."""
 
-    def __init__(self, folder: Path, *, client_id: str, stripes: int = 1024):
-        self.folder = folder
+    def __init__(self, path: Path, *, client_id: str):
+        self.path = path
         self.client_id = client_id
-        self.stripes = stripes
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
     @contextmanager
     def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
-        path = self.folder / f"{_lock_number(self.client_id, key) % self.stripes:04d}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        offset = _lock_number(self.client_id, key) & 0x3FFF_FFFF_FFFF_FFFF  # a non-negative off_t
+        fd = os.open(self.path, os.O_RDWR)
         try:
             deadline = time.monotonic() + max(0.0, wait)
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield None
-                        return
-                    time.sleep(POLL_SECONDS)
-            try:
-                yield Held()
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            while not _try_range_lock(fd, offset):
+                if time.monotonic() >= deadline:
+                    yield None
+                    return
+                time.sleep(POLL_SECONDS)
+            yield Held()
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock
+
+
+def _try_range_lock(fd: int, offset: int) -> bool:
+    # struct flock: l_type, l_whence, l_start, l_len, l_pid (which must be 0 for OFD locks)
+    request = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, request)
+        return True
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
 
 
 class ProcessLocks:

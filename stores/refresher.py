@@ -1,7 +1,7 @@
 """Refresh-ahead: a sweep of tokens close to expiry, as a thread inside the app or a process of its own.
 
 Several refreshers may run at once (threads, processes, hosts): each token is claimed with the token manager's
-lock without waiting (the advisory form of SKIP LOCKED on PostgreSQL, a non-blocking flock on SQLite) and refreshed
+lock without waiting (the advisory form of SKIP LOCKED on PostgreSQL, a non-blocking byte-range lock on SQLite) and refreshed
 only if it is still due, so none is refreshed twice and no refresher queues behind another.
 """
 

@@ -16,6 +16,8 @@ How one refresh happens (`TokenManager.refresh`):
 A refresh whose outcome is unknown (the holder died after sending, or Slack's answer was lost) is never sent
 again: with zero grace the refresh token is presumed spent, the row becomes needs_reauth and the person is told.
 The request path never comes here: `token_for_request` only reads, and schedules a refresh in the background.
+What each refusal means is decided in `stores.refresh_answers`; rotations waiting for the database live in
+`stores.pending`; the row itself, its encryption and its fenced writes, in `stores.token_rows`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import os
 import socket
 import threading
 import time
-import urllib.error
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,11 +48,12 @@ from .errors import (
     RefreshTimeout,
     SlackUnavailable,
     StoreUnavailable,
-    TokenManagerConfigError,
     TokenRevoked,
 )
 from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, locks_for
+from .pending import PendingRotations
+from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, utcnow
 from .token_rows import BOT, USER, Slot, Snapshot, TokenKey, TokenRows, jitter_fraction
 
@@ -61,16 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["BOT", "USER", "ConnectionInfo", "FreshToken", "Slot", "Snapshot", "TokenKey", "TokenManager"]
 
 logger = logging.getLogger(__name__)
-
-# Slack's answers to a refresh, by what they mean for the stored token.
-REAUTH_ERRORS = frozenset({"invalid_refresh_token", "invalid_grant", "invalid_auth", "not_authed"})
-REVOKED_ERRORS = frozenset({"token_revoked", "account_inactive", "tokens_revoked", "app_uninstalled", "user_not_found"})
-CONFIG_ERRORS = frozenset({"invalid_client_id", "bad_client_secret", "invalid_client", "invalid_grant_type"})
-TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
-# Outcomes that mean the refresh token may be spent although no new one was stored.
-INTERRUPTED = "refresh_interrupted"
-ANSWER_LOST = "refresh_answer_lost"
-
 
 @dataclass(frozen=True)
 class FreshToken:
@@ -100,23 +92,6 @@ class ConnectionInfo:
     installed_at: datetime | None
     needed_scopes: tuple[str, ...]
     rotating: bool
-
-
-@dataclass(frozen=True)
-class _Backoff:
-    """Slack answered without rotating; try again after this many seconds (outside the lock)."""
-
-    seconds: float
-    reason: str
-
-
-@dataclass
-class _Pending:
-    """A rotation Slack answered whose write has not landed yet: served from memory until it does."""
-
-    generation: int
-    values: dict[str, Any] = field(repr=False)
-    snapshot: Snapshot
 
 
 class TokenManager:
@@ -167,8 +142,11 @@ class TokenManager:
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="delegate-refresh") if background_refresh else None
         )
         self._scheduled: set[TokenKey] = set()
-        self._pending: dict[TokenKey, _Pending] = {}
-        self._flusher: threading.Thread | None = None
+        self.answers = RefreshAnswers(
+            self.rows, clock=clock, max_failures=max_refresh_failures, failure_backoff=failure_backoff,
+            max_backoff=max_backoff,
+        )  # fmt: skip
+        self.pending = PendingRotations(self.rows)
 
     def __repr__(self) -> str:
         return f"TokenManager(client_id={self.client_id!r}, owner={self.owner!r})"
@@ -199,19 +177,19 @@ class TokenManager:
 
     def read(self, key: TokenKey) -> Snapshot | None:
         """Read and decrypt the token's row (one indexed read)."""
-        pending = self._pending.get(key)
+        pending = self.pending.get(key)
         if pending is not None:
-            return pending.snapshot
+            return pending
         return self._guarded_read(key)
 
     def read_for_request(self, key: TokenKey) -> tuple[Snapshot | None, Snapshot | None, Any]:
         """The workspace's bot and one person's token in one indexed read: (bot, user, workspace row)."""
         bot, person, workspace = self.rows.read_for_request(key)
-        if self._pending:  # rotations the database has not taken yet are served from memory
-            bot_pending = self._pending.get(TokenKey(key.enterprise_id, key.team_id))
-            bot = bot_pending.snapshot if bot_pending is not None and bot is not None else bot
-            person_pending = self._pending.get(key) if key.user_id else None
-            person = person_pending.snapshot if person_pending is not None else person
+        if self.pending:  # rotations the database has not taken yet are served from memory
+            bot_pending = self.pending.get(TokenKey(key.enterprise_id, key.team_id))
+            bot = bot_pending if bot_pending is not None and bot is not None else bot
+            person_pending = self.pending.get(key) if key.user_id else None
+            person = person_pending if person_pending is not None else person
         return bot, person, workspace
 
     def token_for_request(self, key: TokenKey, snapshot: Snapshot | None) -> FreshToken:
@@ -262,6 +240,10 @@ class TokenManager:
         if snapshot is None or snapshot.token in (None, used_token) or snapshot.status != STATUS_ACTIVE:
             return None
         return self._fresh(key, snapshot)
+
+    def pending_writes(self) -> int:
+        """How many rotations are held in memory until the database takes them."""
+        return len(self.pending)
 
     def margin_for(self, key: TokenKey, lifetime: int | None = None) -> timedelta:
         """How long before expiry the token is refreshed: the margin spread by a stable per-token jitter, and at
@@ -380,7 +362,7 @@ class TokenManager:
                     raise NeedsReauth(f"{key.describe()} has no refresh token left", user_id=key.user_id)
                 if first and current.retry_at is not None and current.retry_at > self.clock():
                     pause = (current.retry_at - self.clock()).total_seconds()
-                    step: Snapshot | _Backoff = _Backoff(pause, current.outcome or "retry_later")
+                    step: Snapshot | Backoff = Backoff(pause, current.outcome or "retry_later")
                 else:
                     left = deadline - time.monotonic()
                     try:
@@ -396,7 +378,7 @@ class TokenManager:
                 if isinstance(step, Snapshot):
                     return step
                 first = False
-                if step.reason == "row_changed":
+                if step.reason == ROW_CHANGED:
                     continue
                 # Slack did not rotate it: a still-valid token serves meanwhile; an expired one is worth waiting for.
                 if self._still_valid(current) or step.seconds > deadline - time.monotonic():
@@ -425,7 +407,7 @@ class TokenManager:
             return False
         return self._remaining(current) <= self.margin_for(key, current.lifetime)
 
-    def _refresh_holding_lock(self, key: TokenKey, seen: Snapshot, force: bool, held: Held) -> Snapshot | _Backoff:
+    def _refresh_holding_lock(self, key: TokenKey, seen: Snapshot, force: bool, held: Held) -> Snapshot | Backoff:
         current = self.rows.read(key)  # under the lock: what the last holder committed is visible now
         self._raise_if_unusable(key, current)
         assert current is not None
@@ -434,23 +416,17 @@ class TokenManager:
         now = self.clock()
         if current.retry_at is not None and current.retry_at > now:
             # Slack asked for a pause (Retry-After) or an error is being backed off: wait it out, outside the lock.
-            return _Backoff((current.retry_at - now).total_seconds(), current.outcome or "retry_later")
+            return Backoff((current.retry_at - now).total_seconds(), current.outcome or "retry_later")
         if current.sent_at is not None:
             # A refresh of this generation went to Slack and its answer was never committed.
             age = now - current.sent_at
             if age < self.in_flight_grace:
-                return _Backoff(min(1.0, (self.in_flight_grace - age).total_seconds()), "refresh_in_flight")
-            self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, INTERRUPTED, bump=False, now=now)
-            raise NeedsReauth(
-                f"a refresh of the token of {key.user_id or 'the bot'} was interrupted after it reached Slack; "
-                "reconnect to continue",
-                user_id=key.user_id,
-                reason=INTERRUPTED,
-            )
+                return Backoff(min(1.0, (self.in_flight_grace - age).total_seconds()), "refresh_in_flight")
+            self.answers.interrupted(key, current)
         if current.refresh_cipher is None:
             raise NeedsReauth(f"{key.describe()} has no refresh token left", user_id=key.user_id)
         if not self.rows.mark_sent(key, current.generation, self.owner, now):
-            return _Backoff(0.0, "row_changed")  # a save or revoke landed meanwhile: read again
+            return Backoff(0.0, ROW_CHANGED)  # a save or revoke landed meanwhile: read again
         try:
             response = self.oauth.oauth_v2_access(
                 client_id=self.client_id,
@@ -459,9 +435,9 @@ class TokenManager:
                 refresh_token=current.refresh_token,
             )
         except SlackApiError as error:
-            return self._refresh_refused(key, current, error)
+            return self.answers.refused(key, current, error)
         except (SlackClientError, OSError) as error:
-            return self._refresh_unanswered(key, current, error)
+            return self.answers.unanswered(key, current, error)
         return self._commit(key, current, response.data, held)  # type: ignore[arg-type]
 
     def _commit(self, key: TokenKey, current: Snapshot, data: dict[str, Any], held: Held) -> Snapshot:
@@ -477,7 +453,7 @@ class TokenManager:
                 "could not store the refreshed token of %s (%s); serving it from memory and retrying the write",
                 key.describe(), type(error).__name__,
             )  # fmt: skip
-            self._keep_pending(key, current.generation, values, fresh)
+            self.pending.keep(key, current.generation, values, fresh)
             return fresh
         if not written:
             logger.warning("refreshed %s, but a newer token was saved meanwhile; keeping the newer one", key.describe())
@@ -510,122 +486,6 @@ class TokenManager:
             outcome="refreshed",
             refreshed_here=True,
         )
-
-    def _backoff_for(self, failures: int) -> timedelta:
-        backoff: timedelta = self.failure_backoff * (2 ** min(max(0, failures), 20))
-        return min(self.max_backoff, backoff)
-
-    def _transient_delay(self, failures: int) -> timedelta:
-        """Pause after a 5xx or an unreachable Slack: 2 s, doubling, at most max_backoff; never a reconnect."""
-        delay: timedelta = timedelta(seconds=2) * (2 ** min(failures, 10))
-        return min(self.max_backoff, delay)
-
-    def _refresh_refused(self, key: TokenKey, current: Snapshot, error: SlackApiError) -> _Backoff:
-        code = str(error.response.get("error") or "unknown_error")
-        status = error.response.status_code
-        now = self.clock()
-        who = key.user_id or "the bot"
-        if code in REAUTH_ERRORS:
-            if not self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, code, drop_refresh=True, now=now):
-                return _Backoff(0.0, "row_changed")  # the person reconnected meanwhile: that newer token stands
-            raise NeedsReauth(
-                f"Slack refused to refresh the token of {who} ({code}); reconnect to continue",
-                user_id=key.user_id,
-                reason=code,
-            )
-        if code in REVOKED_ERRORS:
-            if not self.rows.set_status(
-                key, current.generation, STATUS_REVOKED, code, drop_refresh=True, drop_token=True, now=now
-            ):
-                return _Backoff(0.0, "row_changed")  # a reconnect after the revocation: it must not be erased
-            raise TokenRevoked(f"the token of {who} was revoked ({code})", user_id=key.user_id, reason=code)
-        if code in CONFIG_ERRORS:
-            self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=None, count_failure=False)
-            logger.error("Slack refused the app's client credentials while refreshing a token: %s", code)
-            raise TokenManagerConfigError(f"Slack refused the app's client credentials ({code})", reason=code)
-        if status == 429:
-            pause = _retry_after(error)
-            self.rows.refresh_failed(
-                key, current.generation, outcome="ratelimited", retry_at=now + timedelta(seconds=pause), count_failure=False
-            )
-            logger.warning("refresh of %s rate limited by Slack: retrying after %.0f s", key.describe(), pause)
-            return _Backoff(pause, "ratelimited")
-        if status >= 500 or code in TRANSIENT_ERRORS:
-            # Slack failed: transient, never a reason to ask the person to reconnect.
-            delay = self._transient_delay(current.failures)
-            self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=now + delay, count_failure=True)
-            logger.warning("refresh of %s failed for a transient reason: %s (HTTP %s)", key.describe(), code, status)
-            return _Backoff(min(delay.total_seconds(), 1.0), code)
-        # An error we do not know: permanent or not, retried with exponential backoff a bounded number of times.
-        failures = current.failures + 1
-        if failures >= self.max_refresh_failures:
-            self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, code, drop_refresh=True, now=now)
-            raise NeedsReauth(
-                f"Slack kept refusing to refresh the token of {who} ({code}, {failures} times); reconnect to continue",
-                user_id=key.user_id,
-                reason=code,
-            )
-        retry_at = now + self._backoff_for(current.failures)
-        self.rows.refresh_failed(key, current.generation, outcome=code, retry_at=retry_at, count_failure=True)
-        logger.warning("refresh of %s refused with %s (%d of %d): backing off", key.describe(), code, failures,
-                       self.max_refresh_failures)  # fmt: skip
-        return _Backoff((retry_at - now).total_seconds(), code)
-
-    def _refresh_unanswered(self, key: TokenKey, current: Snapshot, error: Exception) -> _Backoff:
-        now = self.clock()
-        if _never_sent(error):
-            delay = self._transient_delay(current.failures)
-            self.rows.refresh_failed(
-                key, current.generation, outcome=f"unreachable:{type(error).__name__}", retry_at=now + delay,
-                count_failure=True,
-            )  # fmt: skip
-            logger.warning("Slack could not be reached to refresh %s: %s", key.describe(), type(error).__name__)
-            return _Backoff(min(delay.total_seconds(), 1.0), "slack_unreachable")
-        # The request may have reached Slack and rotated the token: sending it again could only be refused.
-        logger.error("Slack's answer to the refresh of %s was lost (%s)", key.describe(), type(error).__name__)
-        self.rows.set_status(key, current.generation, STATUS_NEEDS_REAUTH, ANSWER_LOST, drop_refresh=True, now=now)
-        raise NeedsReauth(
-            f"Slack's answer to the refresh of the token of {key.user_id or 'the bot'} was lost; reconnect to continue",
-            user_id=key.user_id,
-            reason=ANSWER_LOST,
-        )
-
-    # -- a rotation whose write did not land ------------------------------------------------------------------
-
-    def _keep_pending(self, key: TokenKey, generation: int, values: dict[str, Any], fresh: Snapshot) -> None:
-        with self._locks_guard:
-            self._pending[key] = _Pending(generation, values, fresh)
-            if self._flusher is None or not self._flusher.is_alive():
-                self._flusher = threading.Thread(target=self._flush_pending, name="delegate-pending", daemon=True)
-                self._flusher.start()
-
-    def _flush_pending(self, pause: float = 0.2, max_pause: float = 5.0) -> None:
-        """Retry the writes of rotations Slack answered until each lands (or a newer token makes it moot)."""
-        while True:
-            with self._locks_guard:
-                items = list(self._pending.items())
-                if not items:
-                    self._flusher = None
-                    return
-            for key, pending in items:
-                try:
-                    written = self.rows.commit_refresh(key, pending.generation, pending.values)
-                except SQLAlchemyError as error:
-                    logger.warning("the database is still unavailable for %s: %s", key.describe(), type(error).__name__)
-                    continue
-                with self._locks_guard:
-                    self._pending.pop(key, None)
-                if written:
-                    logger.info("stored the refreshed token of %s after the database came back", key.describe())
-                else:
-                    logger.warning("a newer token of %s was saved meanwhile; dropped the one kept in memory",
-                                   key.describe())  # fmt: skip
-            time.sleep(pause)
-            pause = min(max_pause, pause * 2)
-
-    def pending_writes(self) -> int:
-        """How many rotations are held in memory until the database takes them."""
-        return len(self._pending)
 
     # -- what API calls taught us ----------------------------------------------------------------------------
 
@@ -672,8 +532,7 @@ class TokenManager:
         """Mark a person's tokens revoked and drop them (user deactivated, tokens_revoked event, disconnect)."""
         key = TokenKey.of(enterprise_id, team_id, user_id)
         self.rows.set_status(key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True, now=self.clock())
-        with self._locks_guard:
-            self._pending.pop(key, None)
+        self.pending.drop(key)
 
     def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
         """The person's connection as stored, or None when they never connected (or disconnected)."""
@@ -700,8 +559,7 @@ class TokenManager:
         from .disconnect import disconnect
 
         result = disconnect(self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        with self._locks_guard:
-            self._pending.pop(TokenKey.of(enterprise_id, team_id, user_id), None)
+        self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
         return result
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------
@@ -756,23 +614,6 @@ class TokenManager:
         if remaining > min(window, self.margin_for(key, snapshot.lifetime)):
             return False
         return self.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
-
-
-def _retry_after(error: SlackApiError) -> float:
-    headers = error.response.headers or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if isinstance(value, list):
-        value = value[0] if value else None
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
-
-
-def _never_sent(error: Exception) -> bool:
-    """Whether a transport error happened before the request could reach Slack (refused, no route, bad name)."""
-    reason: Any = error.reason if isinstance(error, urllib.error.URLError) else error
-    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 def _scope_list(value: Any) -> list[str]:

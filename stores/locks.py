@@ -28,6 +28,7 @@ from typing import Protocol
 from sqlalchemy import Connection, RootTransaction, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from .token_rows import TokenKey
 
@@ -54,6 +55,10 @@ class RefreshLocks(Protocol):
         """Hold the token's lock, waiting at most `wait` seconds (0: only try); yields None if it is taken."""
         ...
 
+    def close(self) -> None:
+        """Release what the locks keep open (the PostgreSQL lock pool)."""
+        ...
+
 
 def _lock_number(client_id: str, key: TokenKey) -> int:
     digest = hashlib.sha256(f"{client_id}/{key.slot.kind}/{key.enterprise_id}/{key.team_id}/{key.user_id}".encode())
@@ -61,12 +66,23 @@ def _lock_number(client_id: str, key: TokenKey) -> int:
 
 
 class PostgresLocks:
-    """Advisory locks held by a transaction of their own."""
+    """Advisory locks held by a transaction on a connection opened for that one refresh.
+
+    A holder also writes through the app's pool while it holds the lock (the durable in-flight mark); with both on
+    one pool, enough concurrent holders could take every connection and wait forever for one more. Lock connections
+    come from no pool (a refresh happens about twice a day per token, so a connection each costs nothing), and are
+    closed, lock and all, when the refresh ends.
+    """
 
     def __init__(self, engine: Engine, client_id: str, *, idle_timeout: float = 30.0):
-        self.engine = engine
+        from .database import create_database_engine
+
+        self.engine = create_database_engine(engine.url.render_as_string(hide_password=False), poolclass=NullPool)
         self.client_id = client_id
         self.idle_timeout = idle_timeout
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     @contextmanager
     def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
@@ -113,6 +129,9 @@ class FileLocks:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
+    def close(self) -> None:
+        pass
+
     @contextmanager
     def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
         offset = _lock_number(self.client_id, key) & 0x3FFF_FFFF_FFFF_FFFF  # a non-negative off_t
@@ -147,6 +166,9 @@ class ProcessLocks:
     def __init__(self) -> None:
         self._locks: dict[TokenKey, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def close(self) -> None:
+        pass
 
     @contextmanager
     def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:

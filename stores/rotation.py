@@ -155,6 +155,7 @@ class TokenManager:
         """Stop the background refresh threads (waiting for refreshes in flight)."""
         if self._background is not None:
             self._background.shutdown(wait=True)
+        self.locks.close()
 
     # -- public API -----------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from benchmarks.refresh_storm import TEAM, USER, seed, worker_config
 from sandbox.server import SandboxServer
@@ -117,11 +117,11 @@ def test_a_late_answer_is_kept_and_waiters_never_take_over(
     sandbox: SandboxServer, keys_and_store: tuple[str, SQLAlchemyInstallationStore], database_url: str
 ) -> None:
     keys, store = keys_and_store
-    sandbox.add_fault("oauth.v2.access", latency_ms=3000, times=1)  # Slack answers the holder late
+    sandbox.add_fault("oauth.v2.access", latency_ms=4000, times=1)  # Slack answers the holder late
     now = time.time()
-    holder = start(worker_config(sandbox, database_url, keys, threads=1, start_at=now + 2, wait_seconds=10))
+    holder = start(worker_config(sandbox, database_url, keys, threads=1, start_at=now + 3, wait_seconds=10))
     # Others arrive while the answer is late; they would condemn a dead holder's refresh after 1 s, but this one lives.
-    waiter = start(worker_config(sandbox, database_url, keys, threads=2, start_at=now + 3, wait_seconds=1,
+    waiter = start(worker_config(sandbox, database_url, keys, threads=2, start_at=now + 4.5, wait_seconds=1,
                                  grace_seconds=1))  # fmt: skip
     [waited] = [finish(waiter)[-1]["results"]]
     [held] = finish(holder)[-1]["results"]
@@ -139,7 +139,9 @@ def test_a_connection_lost_after_slack_rotated_keeps_the_token_until_the_write_l
     if not database_url.startswith("postgresql"):
         pytest.skip("cuts the server-side connections of this test's engine")
     marker = f"delegate-blink-{time.time_ns()}"
-    engine = create_database_engine(database_url, connect_args={"application_name": marker})
+    # In the URL, so that every pool of the manager (its lock pool too) carries the name.
+    named = make_url(database_url).update_query_dict({"application_name": marker}).render_as_string(hide_password=False)
+    engine = create_database_engine(named)
     admin = create_database_engine(database_url)
     try:
         store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=generate_key())

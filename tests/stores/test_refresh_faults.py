@@ -5,6 +5,8 @@ database connection lost after Slack rotated."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -198,3 +200,43 @@ def test_reencryption_looping_while_the_token_rotates_never_loses_it(
     assert refreshes(sandbox) == (12, 0), "every rotation was kept: none was refused as already spent"
     stored = store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER)
     assert stored.user_token == result["token"] and user_row(store).status == "active"
+
+
+def test_postgresql_restarted_while_a_refresh_is_in_flight(sandbox: SandboxServer, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("restarts the PostgreSQL server")
+    tool, clusters = shutil.which("pg_ctlcluster"), Path("/etc/postgresql")
+    if tool is None or not clusters.is_dir() or os.geteuid() != 0:
+        pytest.skip("needs pg_ctlcluster and root to restart the local PostgreSQL cluster")
+    version = sorted(p.name for p in clusters.iterdir())[0]
+    engine = create_database_engine(database_url)
+    try:
+        store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=generate_key())
+        store.create_tables()
+        seed(store, sandbox)
+        sandbox.add_fault("oauth.v2.access", latency_ms=1500, times=1)  # Slack answers while the server is down
+        manager = TokenManager(store, client_secret=sandbox.config.client_secret, api_url=sandbox.api_url,
+                               background_refresh=False)  # fmt: skip
+
+        def restart() -> None:
+            time.sleep(0.3)
+            subprocess.run([tool, version, "main", "restart"], check=True, timeout=60, capture_output=True)
+
+        restarter = threading.Thread(target=restart)
+        restarter.start()
+        fresh = manager.fresh_token(KEY, wait=timedelta(seconds=10))
+        assert manager.fresh_token(KEY).token == fresh.token  # served from memory while the write waits
+        restarter.join()
+        deadline = time.monotonic() + 20
+        while manager.pending_writes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert manager.pending_writes() == 0, "the write landed on its own once the server was back"
+        assert refreshes(sandbox) == (1, 0)
+        assert store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER).user_token == fresh.token
+        assert user_row(store).status == "active"
+    finally:
+        for _ in range(60):  # leave the server up for the rest of the suite
+            if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"]).returncode == 0:
+                break
+            time.sleep(0.5)
+        engine.dispose()

@@ -74,17 +74,18 @@ def tell(respond: Respond, reply: Reply) -> None:
         logger.exception("could not answer through the response_url")
 
 
-def tell_modal_failed(body: dict[str, Any], *, title: str) -> None:
+def tell_modal_failed(body: dict[str, Any], context: BoltContext, *, title: str) -> None:
     """A shortcut's form could not open within its trigger's 3 s (a token renewal took too long, or Slack refused):
-    say so privately through the shortcut's response_url when it has one, instead of failing silently."""
+    say so privately instead of failing silently: through a message shortcut's response_url, or, for a global
+    shortcut (which has none), in the person's direct messages with Delegate."""
     from slack_sdk.webhook import WebhookClient
 
-    url = body.get("response_url")
-    if not url:
-        logger.warning("the %s form could not be opened, and a global shortcut has no response_url to say so", title)
-        return
     text = f"Delegate could not open the {title} form in time. Please try the shortcut again."
+    url = body.get("response_url")
     try:
-        WebhookClient(url, timeout=5).send(text=text, response_type="ephemeral", replace_original=False)
+        if url:
+            WebhookClient(url, timeout=5).send(text=text, response_type="ephemeral", replace_original=False)
+        elif context.user_id and context.client is not None:
+            context.client.chat_postMessage(channel=context.user_id, text=text)
     except Exception:
-        logger.exception("could not answer through the response_url")
+        logger.exception("could not tell %s that the %s form did not open", context.user_id, title)

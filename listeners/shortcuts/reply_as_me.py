@@ -36,5 +36,5 @@ def reply_as_me_callback(body: dict[str, Any], context: BoltContext) -> None:
     try:
         context.client.views_open(trigger_id=body["trigger_id"], view=view)
     except Exception:
-        tell_modal_failed(body, title="Reply as me")
+        tell_modal_failed(body, context, title="Reply as me")
         logger.exception("opening the reply form for %s failed", context.user_id)

@@ -26,5 +26,5 @@ def set_my_status_callback(body: dict[str, Any], context: BoltContext) -> None:
     try:
         context.client.views_open(trigger_id=body["trigger_id"], view=view)
     except Exception:
-        tell_modal_failed(body, title="Set my status")
+        tell_modal_failed(body, context, title="Set my status")
         logger.exception("opening the status form for %s failed", context.user_id)

@@ -4,7 +4,7 @@ from listeners.modals import SET_MY_STATUS_MODAL
 from listeners.shortcuts.set_my_status import set_my_status_ack, set_my_status_callback
 from stores.errors import NeedsReauth
 
-from ..fakes import ALL_SCOPES, TEAM, assert_bot_never_acted, buttons, world
+from ..fakes import ALL_SCOPES, TEAM, assert_bot_never_acted, buttons, slack_error, world
 
 BODY = {"type": "shortcut", "callback_id": "set_my_status", "trigger_id": "9.9.9", "user": {"id": "U1"}}
 
@@ -35,3 +35,11 @@ def test_missing_the_profile_scope_asks_for_it_alone() -> None:
     set_my_status_callback(body=BODY, context=w.context)
     (button,) = buttons(w.bot.last("views_open")["view"])
     assert button["url"] == w.delegate.connect_url(team_id=TEAM, user_scopes=["users.profile:write"])
+
+
+def test_a_form_that_cannot_open_in_time_is_said_privately_not_silently() -> None:
+    w = world()
+    w.bot.errors["views_open"] = slack_error("expired_trigger_id")
+    set_my_status_callback(body=BODY, context=w.context)
+    told = w.bot.last("chat_postMessage")  # a global shortcut has no response_url: the person's DM with Delegate
+    assert told["channel"] == "U1" and "try the shortcut again" in told["text"]

@@ -68,13 +68,12 @@ def after_ack(app: App, ack_function: Callable[..., Any], work: Sequence[Callabl
 BOT_RENEWAL_WAIT = timedelta(seconds=2)  # leaves a shortcut's views.open time inside its trigger's 3 s
 
 
-def renew_stale_bot_token(context: BoltContext, client: Any) -> bool:
-    """Renew the bot token authorize marked stale and put it in the client; False if it could not be done in time."""
-    if not context.get("bot_token_stale"):
-        return True
+def _renew_stale_bot_token(context: BoltContext, client: Any) -> None:
+    """Renew the bot token authorize marked stale and put it in the client. If that cannot be done in time, the work
+    runs with the old token (still valid unless it has expired; a shortcut whose form then fails to open says so)."""
     delegate = context.get("delegate")
-    if delegate is None:
-        return False
+    if not context.get("bot_token_stale") or delegate is None:
+        return
     try:
         fresh = delegate.manager.fresh_bot_token(
             enterprise_id=context.enterprise_id,
@@ -84,17 +83,16 @@ def renew_stale_bot_token(context: BoltContext, client: Any) -> bool:
         )
     except TokenError as error:
         logger.warning("could not renew the bot token of team %s: %s", context.team_id, type(error).__name__)
-        return False
+        return
     if client is not None:
         client.token = fresh.token
     context["bot_token"] = fresh.token
     context["bot_token_stale"] = False
-    return True
 
 
 def _run_all(context: Any, client: Any, jobs: Sequence[tuple[Callable[..., Any], dict[str, Any]]]) -> None:
     if isinstance(context, BoltContext):
-        renew_stale_bot_token(context, client)
+        _renew_stale_bot_token(context, client)
     for function, kwargs in jobs:
         _run(function, kwargs)
 

@@ -161,7 +161,8 @@ def _try_range_lock(fd: int, offset: int) -> bool:
 
 
 class ProcessLocks:
-    """For an in-memory SQLite database, which only one process can see: plain thread locks."""
+    """Per-token thread locks within one process: the token manager's turns between its own threads, and the whole
+    lock for an in-memory SQLite database, which no other process can see."""
 
     def __init__(self) -> None:
         self._locks: dict[TokenKey, threading.Lock] = {}

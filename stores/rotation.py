@@ -28,9 +28,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,7 +50,7 @@ from .errors import (
     TokenRevoked,
 )
 from .installation_store import SQLAlchemyInstallationStore, to_timestamp
-from .locks import Held, locks_for
+from .locks import Held, ProcessLocks, locks_for
 from .pending import PendingRotations
 from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, utcnow
@@ -136,7 +135,7 @@ class TokenManager:
         self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # No retry handlers: a refresh token is sent once per attempt, and every wait happens outside the lock.
         self.oauth = oauth_client or WebClient(base_url=api_url, timeout=http_timeout, retry_handlers=[])
-        self._locks: dict[TokenKey, threading.Lock] = {}
+        self._turns = ProcessLocks()  # threads of this process take turns per token before the shared lock
         self._locks_guard = threading.Lock()
         self._background = (
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="delegate-refresh") if background_refresh else None
@@ -201,27 +200,19 @@ class TokenManager:
         """
         self._raise_if_unusable(key, snapshot)
         assert snapshot is not None
-        if not snapshot.rotating or snapshot.status != STATUS_ACTIVE:
-            return self._fresh(key, snapshot)
-        remaining = self._remaining(snapshot)
-        margin = self.margin_for(key, snapshot.lifetime)
-        if remaining > margin:
+        if not snapshot.rotating or snapshot.status != STATUS_ACTIVE or not self._due(key, snapshot):
             return self._fresh(key, snapshot)
         self.schedule_refresh(key)
-        return self._fresh(key, snapshot, stale=remaining <= self.inline_margin_for(margin))
+        return self._fresh(key, snapshot, stale=self._urgent(key, snapshot))
 
     def fresh_token(self, key: TokenKey, snapshot: Snapshot | None = None, *, wait: timedelta | None = None) -> FreshToken:
         """A valid token for the key, refreshed now if it is about to expire (waits at most `wait`)."""
         snapshot = snapshot if snapshot is not None else self.read(key)
         self._raise_if_unusable(key, snapshot)
         assert snapshot is not None
-        if not snapshot.rotating:
+        if not snapshot.rotating or not self._due(key, snapshot):
             return self._fresh(key, snapshot)
-        remaining = self._remaining(snapshot)
-        margin = self.margin_for(key, snapshot.lifetime)
-        if remaining > margin:
-            return self._fresh(key, snapshot)
-        if remaining > self.inline_margin_for(margin) and self._background is not None:
+        if not self._urgent(key, snapshot) and self._background is not None:
             self.schedule_refresh(key)
             return self._fresh(key, snapshot)
         return self._fresh(key, self.refresh(key, snapshot, wait=wait))
@@ -264,10 +255,16 @@ class TokenManager:
         try:
             return self.rows.read(key)
         except SQLAlchemyError as error:
-            raise StoreUnavailable(
-                f"Delegate's database did not answer ({type(error).__name__}); try again in a moment",
-                user_id=key.user_id,
-            ) from None
+            raise _store_unavailable(key, error) from None
+
+    def _due(self, key: TokenKey, snapshot: Snapshot) -> bool:
+        """Whether the token is inside its refresh margin (or past its expiry)."""
+        return snapshot.expires_at is not None and self._remaining(snapshot) <= self.margin_for(key, snapshot.lifetime)
+
+    def _urgent(self, key: TokenKey, snapshot: Snapshot) -> bool:
+        """Whether the token is so close to expiry that it must be refreshed before use, not in the background."""
+        margin = self.margin_for(key, snapshot.lifetime)
+        return self._remaining(snapshot) <= self.inline_margin_for(margin)
 
     def _remaining(self, snapshot: Snapshot) -> timedelta:
         assert snapshot.expires_at is not None
@@ -315,7 +312,7 @@ class TokenManager:
             try:
                 snapshot = self.read(key)
                 if snapshot is not None and snapshot.status == STATUS_ACTIVE and snapshot.rotating:
-                    if self._remaining(snapshot) <= self.margin_for(key, snapshot.lifetime):
+                    if self._due(key, snapshot):
                         self.refresh(key, snapshot)
             except (NeedsReauth, TokenRevoked, NotConnected):
                 pass  # recorded on the row; the person is told on their next use
@@ -331,17 +328,6 @@ class TokenManager:
             with self._locks_guard:
                 self._scheduled.discard(key)
 
-    @contextmanager
-    def _local_turn(self, key: TokenKey, wait: float) -> Iterator[bool]:
-        with self._locks_guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        acquired = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                lock.release()
-
     def refresh(
         self, key: TokenKey, seen: Snapshot, *, force: bool = False, wait: timedelta | None = None
     ) -> Snapshot:
@@ -349,36 +335,27 @@ class TokenManager:
         one when Slack cannot rotate it right now). Waits at most `wait` (default: wait_timeout) in all."""
         budget = (self.wait_timeout if wait is None else wait).total_seconds()
         deadline = time.monotonic() + budget
-        with self._local_turn(key, budget) as turn:
-            if not turn:
+        with self._turns.hold(key, wait=budget) as turn:
+            if turn is None:
                 return self._keep_or_raise(key, self.read(key), RefreshTimeout, "another thread is refreshing it")
-            first = True
             while True:
                 current = self.read(key)
                 self._raise_if_unusable(key, current)
                 assert current is not None
                 if not self._still_needs_refresh(key, current, seen, force):
                     return current
-                if current.refresh_cipher is None:
-                    raise NeedsReauth(f"{key.describe()} has no refresh token left", user_id=key.user_id)
-                if first and current.retry_at is not None and current.retry_at > self.clock():
-                    pause = (current.retry_at - self.clock()).total_seconds()
-                    step: Snapshot | Backoff = Backoff(pause, current.outcome or "retry_later")
-                else:
-                    left = deadline - time.monotonic()
+                # Checked again under the lock; here it spares taking the lock while Slack asked for a pause.
+                step: Snapshot | Backoff | None = self._paused(current)
+                if step is None:
                     try:
-                        with self.locks.hold(key, wait=max(0.0, left)) as held:
+                        with self.locks.hold(key, wait=max(0.0, deadline - time.monotonic())) as held:
                             if held is None:
                                 return self._keep_or_raise(key, current, RefreshTimeout, "another worker is refreshing it")
                             step = self._refresh_holding_lock(key, seen, force, held)
                     except SQLAlchemyError as error:
-                        raise StoreUnavailable(
-                            f"Delegate's database did not answer ({type(error).__name__}); try again in a moment",
-                            user_id=key.user_id,
-                        ) from None
+                        raise _store_unavailable(key, error) from None
                 if isinstance(step, Snapshot):
                     return step
-                first = False
                 if step.reason == ROW_CHANGED:
                     continue
                 # Slack did not rotate it: a still-valid token serves meanwhile; an expired one is worth waiting for.
@@ -404,9 +381,14 @@ class TokenManager:
     def _still_needs_refresh(self, key: TokenKey, current: Snapshot, seen: Snapshot, force: bool) -> bool:
         if force:
             return current.generation == seen.generation and current.token == seen.token
-        if current.expires_at is None:
-            return False
-        return self._remaining(current) <= self.margin_for(key, current.lifetime)
+        return self._due(key, current)
+
+    def _paused(self, current: Snapshot) -> Backoff | None:
+        """Slack asked for a pause (Retry-After) or an error is being backed off: how long to wait it out."""
+        now = self.clock()
+        if current.retry_at is None or current.retry_at <= now:
+            return None
+        return Backoff((current.retry_at - now).total_seconds(), current.outcome or "retry_later")
 
     def _refresh_holding_lock(self, key: TokenKey, seen: Snapshot, force: bool, held: Held) -> Snapshot | Backoff:
         current = self.rows.read(key)  # under the lock: what the last holder committed is visible now
@@ -414,10 +396,10 @@ class TokenManager:
         assert current is not None
         if not self._still_needs_refresh(key, current, seen, force):
             return current
+        paused = self._paused(current)
+        if paused is not None:
+            return paused
         now = self.clock()
-        if current.retry_at is not None and current.retry_at > now:
-            # Slack asked for a pause (Retry-After) or an error is being backed off: wait it out, outside the lock.
-            return Backoff((current.retry_at - now).total_seconds(), current.outcome or "retry_later")
         if current.sent_at is not None:
             # A refresh of this generation went to Slack and its answer was never committed.
             age = now - current.sent_at
@@ -611,10 +593,15 @@ class TokenManager:
         snapshot = self.read(key)
         if snapshot is None or snapshot.status != STATUS_ACTIVE or not snapshot.rotating:
             return False
-        remaining = self._remaining(snapshot)
-        if remaining > min(window, self.margin_for(key, snapshot.lifetime)):
+        if not self._due(key, snapshot) or self._remaining(snapshot) > window:
             return False
         return self.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
+
+
+def _store_unavailable(key: TokenKey, error: SQLAlchemyError) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"Delegate's database did not answer ({type(error).__name__}); try again in a moment", user_id=key.user_id
+    )
 
 
 def _scope_list(value: Any) -> list[str]:

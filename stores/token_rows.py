@@ -307,15 +307,7 @@ class TokenRows:
             values[slot.sent_owner] = None
             values[slot.sent_at] = None
         event = {STATUS_NEEDS_REAUTH: "needs_reauth", STATUS_REVOKED: "revoked"}.get(status, status)
-        table = self.table(slot)
-        where = [self.where(key)]
-        if generation is not None:
-            where.append(c[slot.generation] == generation)
-        with write_transaction(self.engine) as conn:
-            written = conn.execute(update(table).where(*where).values(values)).rowcount == 1
-            if written:
-                self.record_event(conn, key, event, reason)
-        return written
+        return self._update(key, generation, values, event=event, detail=reason)
 
     def record_scopes(self, key: TokenKey, needed: list[str], provided: list[str]) -> None:
         """Keep what a call lacked (missing_scope's needed and provided) for the reconnect link."""

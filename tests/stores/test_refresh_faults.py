@@ -135,6 +135,31 @@ def test_a_late_answer_is_kept_and_waiters_never_take_over(
     assert store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER).user_token == held["token"]
 
 
+def slow_refresh_ahead(
+    sandbox: SandboxServer, engine: Engine, *, latency_ms: int
+) -> tuple[SQLAlchemyInstallationStore, TokenManager]:
+    """A store on the engine with the person's token expired, and Slack slow to answer the next refresh."""
+    store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=generate_key())
+    store.create_tables()
+    seed(store, sandbox)
+    sandbox.add_fault("oauth.v2.access", latency_ms=latency_ms, times=1)
+    manager = TokenManager(store, client_secret=sandbox.config.client_secret, api_url=sandbox.api_url,
+                           background_refresh=False)  # fmt: skip
+    return store, manager
+
+
+def assert_stored_once_the_database_answers(
+    store: SQLAlchemyInstallationStore, manager: TokenManager, token: str, *, within: float
+) -> None:
+    """The rotation held in memory lands on its own once the database is back, and the row is active again."""
+    deadline = time.monotonic() + within
+    while manager.pending_writes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert manager.pending_writes() == 0, "the write landed on its own once the database was back"
+    assert store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER).user_token == token
+    assert user_row(store).status == "active"
+
+
 def test_a_connection_lost_after_slack_rotated_keeps_the_token_until_the_write_lands(
     sandbox: SandboxServer, database_url: str
 ) -> None:
@@ -146,12 +171,7 @@ def test_a_connection_lost_after_slack_rotated_keeps_the_token_until_the_write_l
     engine = create_database_engine(named)
     admin = create_database_engine(database_url)
     try:
-        store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=generate_key())
-        store.create_tables()
-        seed(store, sandbox)
-        sandbox.add_fault("oauth.v2.access", latency_ms=1000, times=1)
-        manager = TokenManager(store, client_secret=sandbox.config.client_secret, api_url=sandbox.api_url,
-                               background_refresh=False)  # fmt: skip
+        store, manager = slow_refresh_ahead(sandbox, engine, latency_ms=1000)
 
         def cut_while_slack_answers() -> None:
             time.sleep(0.5)
@@ -168,13 +188,7 @@ def test_a_connection_lost_after_slack_rotated_keeps_the_token_until_the_write_l
         assert refreshes(sandbox) == (1, 0)
         # served from memory meanwhile, the same token again, and stored once the database answers again
         assert manager.fresh_token(KEY).token == fresh.token
-        deadline = time.monotonic() + 10
-        while manager.pending_writes() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert manager.pending_writes() == 0
-        stored = store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER)
-        assert stored.user_token == fresh.token
-        assert user_row(store).status == "active"
+        assert_stored_once_the_database_answers(store, manager, fresh.token, within=10)
     finally:
         engine.dispose()
         admin.dispose()
@@ -211,12 +225,7 @@ def test_postgresql_restarted_while_a_refresh_is_in_flight(sandbox: SandboxServe
     version = sorted(p.name for p in clusters.iterdir())[0]
     engine = create_database_engine(database_url)
     try:
-        store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=generate_key())
-        store.create_tables()
-        seed(store, sandbox)
-        sandbox.add_fault("oauth.v2.access", latency_ms=1500, times=1)  # Slack answers while the server is down
-        manager = TokenManager(store, client_secret=sandbox.config.client_secret, api_url=sandbox.api_url,
-                               background_refresh=False)  # fmt: skip
+        store, manager = slow_refresh_ahead(sandbox, engine, latency_ms=1500)  # Slack answers while the server is down
 
         def restart() -> None:
             time.sleep(0.3)
@@ -227,13 +236,8 @@ def test_postgresql_restarted_while_a_refresh_is_in_flight(sandbox: SandboxServe
         fresh = manager.fresh_token(KEY, wait=timedelta(seconds=10))
         assert manager.fresh_token(KEY).token == fresh.token  # served from memory while the write waits
         restarter.join()
-        deadline = time.monotonic() + 20
-        while manager.pending_writes() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert manager.pending_writes() == 0, "the write landed on its own once the server was back"
         assert refreshes(sandbox) == (1, 0)
-        assert store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER).user_token == fresh.token
-        assert user_row(store).status == "active"
+        assert_stored_once_the_database_answers(store, manager, fresh.token, within=20)
     finally:
         for _ in range(60):  # leave the server up for the rest of the suite
             if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"]).returncode == 0:

@@ -114,7 +114,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
         self._logger = logger or logging.getLogger(__name__)
         # Set by the token manager: called with each Installation about to be returned, may refresh its tokens.
         self.before_return: Callable[[Installation], Installation] | None = None
-        self.before_return_bot: Callable[[Bot], Bot] | None = None
+        self.before_return_bot: Callable[[Bot], Bot | None] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, engine={self.engine.url!r}, keyring={self.keyring!r})"

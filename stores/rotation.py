@@ -566,15 +566,23 @@ class TokenManager:
                 installation.user_token_expires_at = None
         installation.user_refresh_token = None
         if installation.bot_token is not None and installation.bot_refresh_token is not None:
-            fresh = self.fresh_token(TokenKey.of(installation.enterprise_id, installation.team_id))
-            installation.bot_token = fresh.token
-            installation.bot_token_expires_at = to_timestamp(fresh.expires_at)
+            try:
+                fresh = self.fresh_token(TokenKey.of(installation.enterprise_id, installation.team_id))
+                installation.bot_token = fresh.token
+                installation.bot_token_expires_at = to_timestamp(fresh.expires_at)
+            except (NeedsReauth, TokenRevoked, NotConnected):  # deleted or refused since the store read it
+                installation.bot_token = None
+                installation.bot_token_expires_at = None
         installation.bot_refresh_token = None
         return installation
 
-    def prepare_bot(self, bot: Bot) -> Bot:
+    def prepare_bot(self, bot: Bot) -> Bot | None:
+        """The bot with a token refreshed here, or None when it was deleted or refused since the store read it."""
         if bot.bot_refresh_token is not None:
-            fresh = self.fresh_token(TokenKey.of(bot.enterprise_id, bot.team_id))
+            try:
+                fresh = self.fresh_token(TokenKey.of(bot.enterprise_id, bot.team_id))
+            except (NeedsReauth, TokenRevoked, NotConnected):
+                return None
             bot.bot_token = fresh.token
             bot.bot_token_expires_at = to_timestamp(fresh.expires_at)
         bot.bot_refresh_token = None

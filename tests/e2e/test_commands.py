@@ -187,8 +187,10 @@ def test_uninstall_deletes_every_token(delegate: Delegate) -> None:
     delegate.connect(BOB)
     delegate.sandbox.uninstall()
     delegate.sandbox.wait_for_events()
-    wait_for(lambda: delegate.user_row(ALICE) is None and delegate.user_row(BOB) is None)
-    assert delegate.stores.installation_store.find_bot(enterprise_id=None, team_id=TEAM) is None
+    # app_uninstalled and tokens_revoked are acted on after their acks, each on its own thread: wait for both.
+    bot = lambda: delegate.stores.installation_store.find_bot(enterprise_id=None, team_id=TEAM)  # noqa: E731
+    wait_for(lambda: delegate.user_row(ALICE) is None and delegate.user_row(BOB) is None and bot() is None)
+    assert bot() is None
 
 
 def test_deactivated_user_is_revoked(delegate: Delegate) -> None:

@@ -483,3 +483,18 @@ def test_a_token_rotated_by_another_worker_is_not_condemned(store, manager, toke
     assert client.chat_postMessage(channel="C1", text="hi")["ok"]
     row = user_row(engine, store)
     assert row.status == "active" and state.refresh_calls == 1
+
+
+def test_a_bot_deleted_between_the_stores_read_and_its_refresh_is_not_found(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    access, refresh = state.issue("UBOT", expires_in=-1)
+    store.save_bot(
+        Bot(
+            app_id="A1", team_id="T1", bot_token=access, bot_refresh_token=refresh, bot_token_expires_in=-1,
+            bot_id="B1", bot_user_id="UBOT", bot_scopes="commands", installed_at=time.time(),
+        )
+    )  # fmt: skip
+    read = store.find_bot(enterprise_id=None, team_id="T1")  # what find_bot read, just before...
+    store.delete_bot(enterprise_id=None, team_id="T1")  # ...an app_uninstalled event deleted it
+    assert manager.prepare_bot(read) is None  # not found, rather than TokenRevoked out of find_bot
+    assert state.refresh_calls == 0

@@ -9,13 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from .database import write_transaction
 from .refresher import Pacer
 from .rotation import BOT, USER, Slot, TokenKey, TokenManager
 from .schema import NONE, STATUS_ACTIVE
@@ -48,17 +45,17 @@ def exchange_long_lived_tokens(
     report = ExchangeReport()
     pacer = Pacer(max_per_minute)
     candidates = _candidates(manager)
-    for done, (slot, key, row_id, generation) in enumerate(candidates):
+    for done, (slot, key, generation) in enumerate(candidates):
         if (stop is not None and stop.is_set()) or (limit is not None and done >= limit):
             report.remaining = len(candidates) - done
             break
         pacer.wait(stop)
-        outcome = _exchange_one(manager, slot, key, row_id, generation)
+        outcome = _exchange_one(manager, slot, key, generation)
         setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 
-def _candidates(manager: TokenManager) -> list[tuple[Slot, TokenKey, int, int]]:
+def _candidates(manager: TokenManager) -> list[tuple[Slot, TokenKey, int]]:
     found = []
     with manager.store.engine.connect() as conn:
         for slot in (USER, BOT):
@@ -79,11 +76,11 @@ def _candidates(manager: TokenManager) -> list[tuple[Slot, TokenKey, int, int]]:
                 key = TokenKey(row.enterprise_id, row.team_id, row.user_id if slot is USER else NONE)
                 token = manager.store.unseal(row, slot.token, key.user_id)
                 if token and not token.startswith("xoxe."):
-                    found.append((slot, key, row.id, getattr(row, slot.generation)))
+                    found.append((slot, key, getattr(row, slot.generation)))
     return found
 
 
-def _exchange_one(manager: TokenManager, slot: Slot, key: TokenKey, row_id: int, generation: int) -> str:
+def _exchange_one(manager: TokenManager, slot: Slot, key: TokenKey, generation: int) -> str:
     current = manager.rows.read(key)
     if current is None or current.generation != generation or current.token is None:
         return "failed"  # changed since the list was made (a reconnect, a revoke): the next run sees it again
@@ -94,43 +91,14 @@ def _exchange_one(manager: TokenManager, slot: Slot, key: TokenKey, row_id: int,
     except SlackApiError as error:
         code = error.response.get("error") or "unknown_error"
         outcome = ALREADY_EXCHANGED if code == "token_already_exchanged" else f"exchange_failed:{code}"
-        _record(manager, slot, key, row_id, generation, {slot.outcome: outcome[:64]}, "exchange_failed", code)
+        # Over the generation we exchanged: a reconnect or revoke meanwhile is newer and must stay.
+        manager.rows.write(key, generation, {slot.outcome: outcome[:64]}, event="exchange_failed", detail=code)
         return "already_exchanged" if code == "token_already_exchanged" else "failed"
     except (SlackClientError, OSError) as error:
         logger.warning("oauth.v2.exchange could not be reached: %s", type(error).__name__)
         return "failed"
-    data: dict[str, Any] = response.data  # type: ignore[assignment]
-    now = manager.clock()
-    seal = manager.rows.seal
-    table = manager.rows.table(slot)
-    values = {
-        slot.token: seal(key, slot.token, data["access_token"]),
-        slot.refresh: seal(key, slot.refresh, data.get("refresh_token")),
-        slot.expires: now + timedelta(seconds=int(data["expires_in"])) if data.get("expires_in") else None,
-        slot.lifetime: int(data["expires_in"]) if data.get("expires_in") else None,
-        slot.refreshed_at: now,
-        slot.outcome: "exchanged",
-        slot.generation: table.c[slot.generation] + 1,
-        "updated_at": now,
-    }
-    _record(manager, slot, key, row_id, generation, values, "exchanged", None)
+    # Slack answers an exchange as it answers a refresh: a rotating token, its refresh token and its lifetime.
+    values = manager.rows.refreshed_values(key, response.data, manager.clock())  # type: ignore[arg-type]
+    values[slot.outcome] = "exchanged"
+    manager.rows.write(key, generation, values, event="exchanged")
     return "exchanged"
-
-
-def _record(
-    manager: TokenManager,
-    slot: Slot,
-    key: TokenKey,
-    row_id: int,
-    generation: int,
-    values: dict[str, Any],
-    event: str,
-    detail: str | None,
-) -> None:
-    table = manager.rows.table(slot)
-    c = table.c
-    with write_transaction(manager.store.engine) as conn:
-        # Only over the generation we exchanged: a reconnect or revoke meanwhile is newer and must stay.
-        guard = update(table).where(c.id == row_id, c[slot.generation] == generation).values(values)
-        if conn.execute(guard).rowcount:
-            manager.rows.record_event(conn, key, event, detail)

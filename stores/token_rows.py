@@ -199,7 +199,7 @@ class TokenRows:
 
     # -- fenced writes ------------------------------------------------------------------------------------------
 
-    def _update(
+    def write(
         self,
         key: TokenKey,
         generation: int | None,
@@ -229,7 +229,7 @@ class TokenRows:
     def mark_sent(self, key: TokenKey, generation: int, owner: str, now: datetime) -> bool:
         """Record, durably, that a refresh of this generation is about to be sent to Slack."""
         slot = key.slot
-        return self._update(key, generation, {slot.sent_owner: owner, slot.sent_at: now}, event="")
+        return self.write(key, generation, {slot.sent_owner: owner, slot.sent_at: now}, event="")
 
     def refresh_failed(
         self, key: TokenKey, generation: int, *, outcome: str, retry_at: datetime | None, count_failure: bool
@@ -245,7 +245,7 @@ class TokenRows:
         }
         if count_failure:
             values[slot.failures] = c[slot.failures] + 1
-        return self._update(key, generation, values, event="refresh_failed", detail=outcome)
+        return self.write(key, generation, values, event="refresh_failed", detail=outcome)
 
     def refreshed_values(self, key: TokenKey, data: dict[str, Any], now: datetime) -> dict[str, Any]:
         """The slot's new state after Slack rotated it (tokens sealed, generation bumped)."""
@@ -277,7 +277,7 @@ class TokenRows:
         self, key: TokenKey, generation: int, values: dict[str, Any], *, conn: Connection | None = None
     ) -> bool:
         """Store a rotation Slack answered, over the generation it rotated; False when a newer one is there."""
-        return self._update(key, generation, values, conn=conn, event="refreshed")
+        return self.write(key, generation, values, conn=conn, event="refreshed")
 
     def set_status(
         self,
@@ -307,7 +307,7 @@ class TokenRows:
             values[slot.sent_owner] = None
             values[slot.sent_at] = None
         event = {STATUS_NEEDS_REAUTH: "needs_reauth", STATUS_REVOKED: "revoked"}.get(status, status)
-        return self._update(key, generation, values, event=event, detail=reason)
+        return self.write(key, generation, values, event=event, detail=reason)
 
     def record_scopes(self, key: TokenKey, needed: list[str], provided: list[str]) -> None:
         """Keep what a call lacked (missing_scope's needed and provided) for the reconnect link."""

@@ -33,8 +33,9 @@ KeyRingSource = KeyRing | str | Sequence[str] | None
 
 # Encrypted columns per table; the name of the column is the "field" bound into the ciphertext.
 WORKSPACE_SECRET_COLUMNS = ("bot_token_enc", "bot_refresh_token_enc")
-GENERATION_COLUMNS = ("generation", "bot_generation")
 USER_SECRET_COLUMNS = ("user_token_enc", "user_refresh_token_enc", "incoming_webhook_url_enc")
+# Each slot's generation counter: bumped by every save, and 1 on a row's first insert.
+GENERATION_COLUMNS = ("generation", "bot_generation")
 
 
 def to_key(value: str | None) -> str:

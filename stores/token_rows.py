@@ -136,11 +136,10 @@ class TokenRows:
         return self.store.installations if slot is USER else self.store.bots
 
     def where(self, key: TokenKey) -> Any:
-        c = self.table(key.slot).c
-        clause = [c.client_id == self.client_id, c.enterprise_id == key.enterprise_id, c.team_id == key.team_id]
+        """The slot's row, as the store selects it."""
         if key.slot is USER:
-            clause.append(c.user_id == key.user_id)
-        return and_(*clause)
+            return self.store._user_where(key.enterprise_id, key.team_id, key.user_id)
+        return self.store._workspace_where(key.enterprise_id, key.team_id)
 
     def read(self, key: TokenKey) -> Snapshot | None:
         """Read and decrypt the slot (one indexed read)."""

@@ -30,7 +30,7 @@ from listeners.manifest import MANIFEST_PATH
 from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
 from settings import Settings
-from stores.authorize import DelegateAuthorize
+from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
 from stores.redaction import install_log_redaction
 from stores.rotation import TokenManager
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
@@ -147,6 +147,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
             )
         return None  # Slack retries events and shows its own notice for interactions
 
+    app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
     # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
     return app

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.context import BoltContext
+from slack_bolt.response import BoltResponse
 
 from .errors import TokenError, TokenUnavailable
 from .rotation import TokenKey, TokenManager
 from .user_client import UserClient
 
-__all__ = ["DelegateAuthorize"]
+__all__ = ["DelegateAuthorize", "no_person_token_in_bot_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +105,17 @@ class DelegateAuthorize(Authorize):
             user_token=user_token,
             user_scopes=user_scopes,
         )
+
+
+def no_person_token_in_bot_client(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+    """A Bolt middleware: context.client never holds the person's token, even when the workspace has no bot token.
+
+    Bolt gives context.client the bot token, or else the user token: a listener calling context.client would then
+    act as the person without knowing it, and without the refresh and error handling of context["user_client"].
+    Register it with app.use() on an App whose authorize is DelegateAuthorize; context.user_token stays readable.
+    """
+    if context.bot_token is None and context.get("token") is not None:
+        context["token"] = None
+        if context.client is not None:
+            context.client.token = None
+    return next()

@@ -130,3 +130,25 @@ def test_refresh_margin_is_jittered_per_token_within_bounds(manager) -> None:  #
     margins = {manager.margin_for(TokenKey.of(None, "T1", f"U{n}")) for n in range(50)}
     assert len(margins) > 40
     assert all(timedelta(minutes=110) <= m <= timedelta(minutes=130) for m in margins)
+
+
+def test_without_a_bot_token_context_client_never_holds_the_persons_token(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    from stores.authorize import no_person_token_in_bot_client
+
+    _, state = token_server
+    token_a, _ = connect(store, state, "UA")
+    store.delete_bot(enterprise_id=None, team_id="T1")
+    seen: list[dict] = []  # type: ignore[type-arg]
+    app = delegate_app(manager, seen)
+    clients: list[str | None] = []
+    app.use(no_person_token_in_bot_client)
+
+    @app.command("/client")
+    def client_token(ack, context: BoltContext) -> None:  # type: ignore[no-untyped-def]
+        ack()
+        clients.append(context.client.token)
+        seen.append({"user_token": context.user_token, "token": context.get("token")})
+
+    assert app.dispatch(command_request(SIGNING_SECRET, "/client", user_id="UA")).status == 200
+    assert clients == [None]  # Bolt alone would give the person's token here
+    assert seen == [{"user_token": token_a, "token": None}]

@@ -31,7 +31,7 @@ from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
 from settings import Settings
 from stores.authorize import DelegateAuthorize
-from stores.redaction import install_log_redaction
+from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenManager
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.wsgi import DelegateWSGI
@@ -162,7 +162,7 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
     together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself).
     """
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     stores = open_stores(settings)
     app = create_app(settings, stores)
     if refresher:
@@ -187,8 +187,12 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
     return wsgi
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(settings: Settings) -> None:
+    """Log at the configured level, every record scrubbed of tokens and of this app's own secrets."""
     install_log_redaction()
+    keys = (settings.encryption_keys or "").split(",")
+    register_secrets(settings.client_secret, settings.signing_secret, settings.app_token, *keys)
+    level = settings.log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     if level != "DEBUG":
@@ -271,7 +275,7 @@ def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | N
     settings = load_settings()
     if port is not None:
         settings = settings.replace(port=port)
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     if use_sandbox or not settings.client_id:
         run_with_sandbox(settings, sandbox_port=sandbox_port)
         return

@@ -31,6 +31,7 @@ from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
 from settings import Settings
 from stores.authorize import DelegateAuthorize
+from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenManager
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
@@ -319,8 +320,7 @@ def sandbox_encryption_key(settings: Settings) -> str:
         return settings.encryption_keys
     from stores.crypto import generate_key
 
-    path = settings.data_dir / "sandbox-encryption.key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = private_directory(settings.data_dir) / "sandbox-encryption.key"
     if not path.exists():
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
@@ -353,7 +353,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
     database_url = settings.database_url
     if not os.environ.get("DATABASE_URL"):
         # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.
-        sandbox_db = settings.data_dir / "sandbox.sqlite3"
+        sandbox_db = private_directory(settings.data_dir) / "sandbox.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             (settings.data_dir / f"sandbox.sqlite3{suffix}").unlink(missing_ok=True)
         database_url = f"sqlite:///{sandbox_db.resolve()}"

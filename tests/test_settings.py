@@ -62,3 +62,39 @@ def test_run_with_a_malformed_setting_fails_cleanly(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PORT", "99999")
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code != 0 and "PORT must be a TCP port number" in result.output
+
+
+def test_the_data_folder_is_tightened_at_start(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from ops.wiring import open_stores
+
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(data, 0o755)
+    settings = Settings.from_env(
+        {
+            "DELEGATE_DATA_DIR": str(data),
+            "SLACK_CLIENT_ID": "1.2",
+            "SLACK_CLIENT_SECRET": "s",
+            "TOKEN_ENCRYPTION_KEYS": generate_key(),
+        }
+    )
+    open_stores(settings, background_refresh=False).close()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "delegate.sqlite3").stat().st_mode) == 0o600
+
+
+def test_the_sandbox_key_folder_is_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from app import sandbox_encryption_key
+
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(data, 0o755)
+    sandbox_encryption_key(Settings.from_env({"DELEGATE_DATA_DIR": str(data)}))
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "sandbox-encryption.key").stat().st_mode) == 0o600

@@ -29,7 +29,7 @@ from slack_sdk.oauth.installation_store import Installation
 from listeners.manifest import MANIFEST_PATH
 from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
-from settings import Settings
+from settings import Settings, required_for_run
 from stores.authorize import DelegateAuthorize
 from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
@@ -273,21 +273,14 @@ def cli(ctx: click.Context) -> None:
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes in HTTP mode [default: 2 x cores + 1].")
 def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | None) -> None:
     """Run Delegate: against Slack when a Slack app is configured, else against the built-in sandbox."""
-    settings = load_settings()
+    # One round: every malformed value and, when any Slack setting is given, every missing one (never a silent sandbox).
+    settings = load_settings(required=required_for_run(os.environ, sandbox=use_sandbox))
     if port is not None:
         settings = settings.replace(port=port)
     configure_logging(settings)
     if use_sandbox or not settings.client_id:
         run_with_sandbox(settings, sandbox_port=sandbox_port)
         return
-    missing = settings.missing_for_slack()
-    if missing:
-        raise click.ClickException(
-            "Delegate cannot talk to Slack. Missing: "
-            + ", ".join(missing)
-            + ". Create a Slack app from manifest.yml and set these variables (see README.md), "
-            "or run without SLACK_CLIENT_ID to use the built-in sandbox."
-        )
     from stores.migrations import upgrade
 
     upgrade(settings.database_url)

@@ -7,7 +7,7 @@ whatever the level, logger or handler. What is scrubbed:
 - anything shaped like a Slack token (`xoxb-`, `xoxp-`, `xoxe.xoxp-1-`, `xoxe-1-` refresh tokens, `xapp-`), whatever
   characters follow the prefix;
 - the value of a labelled secret (`client_secret=`, `"refresh_token": "`, `TOKEN_ENCRYPTION_KEYS=` and its whole
-  list, `response_url=`), HTTP `Bearer` and `Basic` credentials and the password of a URL;
+  list, `response_url=`, a Socket Mode `ticket=`), HTTP `Bearer` and `Basic` credentials and the password of a URL;
 - the path of `hooks.slack.com` URLs (response URLs and incoming webhooks are bearer credentials: whoever holds
   one may post with it) and of the sandbox's `/sandbox/response/<key>` URLs, also URL-encoded or JSON-escaped;
 - every value given to `register_secrets` (the client secret, the signing secret, each encryption key), as it is
@@ -33,7 +33,7 @@ _KEY_RING = re.compile(
     r"""(?P<head>TOKEN_ENCRYPTION_KEYS['"]?\s*[:=]\s*['"]?)[A-Za-z0-9_=+/-]+(?:\s*,\s*[A-Za-z0-9_=+/-]+)*"""
 )
 _SECRET_FIELD = re.compile(
-    r"""(?P<name>client_secret|refresh_token|access_token|signing_secret|response_url|\btoken|\bcode)"""
+    r"""(?P<name>client_secret|refresh_token|access_token|signing_secret|response_url|\bticket|\btoken|\bcode)"""
     r"""(?P<sep>['"]?\s*[:=]\s*['"]?)(?P<value>[^'"&\s,}\]]+)""",
     re.IGNORECASE,
 )

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from stores import generate_key
 from tests.e2e.harness import Delegate, running_delegate, wait_for
 
@@ -46,7 +48,7 @@ def every_record_at_debug() -> Iterator[Collect]:
             logging.getLogger(name).setLevel(level)
 
 
-def issued_secrets(delegate: Delegate, keys: list[str]) -> dict[str, str]:
+def issued_secrets(delegate: Delegate, keys: list[str], *, socket_mode: bool) -> dict[str, str]:
     """Every secret of this run, named: each token and refresh token the sandbox ever issued, its codes and
     response_url keys, the app's client and signing secrets, and every key of Delegate's ring."""
     state = delegate.sandbox.state
@@ -57,6 +59,8 @@ def issued_secrets(delegate: Delegate, keys: list[str]) -> dict[str, str]:
         found.update({f"response_url key {r['source']}": key for key, r in state.response_urls.items()})
     found["client secret"] = state.config.client_secret
     found["signing secret"] = state.config.signing_secret
+    if socket_mode:
+        found["app-level token"] = state.config.app_token
     found.update({f"encryption key #{n}": key for n, key in enumerate(keys, start=1)})
     return found
 
@@ -83,11 +87,14 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
     ]
 
 
-def test_a_debug_log_of_install_connect_commands_refresh_and_revoke_holds_no_secret(tmp_path: Path) -> None:
+@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket-mode"])
+def test_a_debug_log_of_install_connect_commands_refresh_and_revoke_holds_no_secret(
+    tmp_path: Path, socket_mode: bool
+) -> None:
     keys = [generate_key(), generate_key()]
     with every_record_at_debug() as log:
         env = {"LOG_LEVEL": "DEBUG", "TOKEN_ENCRYPTION_KEYS": ",".join(keys)}
-        with running_delegate(tmp_path, env=env) as delegate:
+        with running_delegate(tmp_path, env=env, socket_mode=socket_mode) as delegate:
             logging.getLogger().setLevel(logging.DEBUG)
             assert delegate.install(ALICE).status == 200
             assert delegate.connect(BOB).status == 200
@@ -114,7 +121,7 @@ def test_a_debug_log_of_install_connect_commands_refresh_and_revoke_holds_no_sec
             sandbox.revoke_tokens(BOB)  # Slack's tokens_revoked event
             sandbox.wait_for_events()
             wait_for(lambda: delegate.user_row(BOB) is None)
-            secrets = issued_secrets(delegate, keys)
+            secrets = issued_secrets(delegate, keys, socket_mode=socket_mode)
 
     text = "\n".join(log.lines)
     assert "oauth.v2.access" in text and "chat.postMessage" in text  # slack_sdk did log its requests at DEBUG

@@ -79,6 +79,7 @@ APP = "xapp-1-A0SBX12AP-1-q8w7_e6r5.t4y3-u2i1"
         ("webhook https://hooks.slack.com/services/T1/B1/abcdef", "B1/abcdef"),
         ("headers: {'Authorization': 'Basic MTExLjIyMjpzM2NyM3R2YWx1ZQ=='}", "MTExLjIyMjpzM2NyM3R2YWx1ZQ=="),
         ("postgresql+psycopg://delegate:hunter2-db@db.internal/delegate", "hunter2-db"),
+        ("connecting to ws://127.0.0.1:4000/link/?ticket=0b5e7c9a-41d2-4f7e-9c1e-5a2b3c4d5e6f&app_id=A1", "0b5e7c9a-41d2"),
     ],
 )
 def test_every_form_of_token_and_webhook_is_redacted_whole(line: str, secret: str) -> None:

@@ -29,9 +29,10 @@ from slack_sdk.oauth.installation_store import Installation
 from listeners.manifest import MANIFEST_PATH
 from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
-from settings import Settings
+from settings import Settings, required_for_run
 from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
-from stores.redaction import install_log_redaction
+from stores.files import private_directory
+from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenManager
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.wsgi import DelegateWSGI
@@ -163,7 +164,7 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
     together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself).
     """
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     stores = open_stores(settings)
     app = create_app(settings, stores)
     if refresher:
@@ -188,8 +189,12 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
     return wsgi
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(settings: Settings) -> None:
+    """Log at the configured level, every record scrubbed of tokens and of this app's own secrets."""
     install_log_redaction()
+    keys = (settings.encryption_keys or "").split(",")
+    register_secrets(settings.client_secret, settings.signing_secret, settings.app_token, *keys)
+    level = settings.log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     if level != "DEBUG":
@@ -269,21 +274,14 @@ def cli(ctx: click.Context) -> None:
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes in HTTP mode [default: 2 x cores + 1].")
 def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | None) -> None:
     """Run Delegate: against Slack when a Slack app is configured, else against the built-in sandbox."""
-    settings = load_settings()
+    # One round: every malformed value and, when any Slack setting is given, every missing one (never a silent sandbox).
+    settings = load_settings(required=required_for_run(os.environ, sandbox=use_sandbox))
     if port is not None:
         settings = settings.replace(port=port)
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     if use_sandbox or not settings.client_id:
         run_with_sandbox(settings, sandbox_port=sandbox_port)
         return
-    missing = settings.missing_for_slack()
-    if missing:
-        raise click.ClickException(
-            "Delegate cannot talk to Slack. Missing: "
-            + ", ".join(missing)
-            + ". Create a Slack app from manifest.yml and set these variables (see README.md), "
-            "or run without SLACK_CLIENT_ID to use the built-in sandbox."
-        )
     from stores.migrations import upgrade
 
     upgrade(settings.database_url)
@@ -316,8 +314,7 @@ def sandbox_encryption_key(settings: Settings) -> str:
         return settings.encryption_keys
     from stores.crypto import generate_key
 
-    path = settings.data_dir / "sandbox-encryption.key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = private_directory(settings.data_dir) / "sandbox-encryption.key"
     if not path.exists():
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
@@ -350,7 +347,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
     database_url = settings.database_url
     if not os.environ.get("DATABASE_URL"):
         # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.
-        sandbox_db = settings.data_dir / "sandbox.sqlite3"
+        sandbox_db = private_directory(settings.data_dir) / "sandbox.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             (settings.data_dir / f"sandbox.sqlite3{suffix}").unlink(missing_ok=True)
         database_url = f"sqlite:///{sandbox_db.resolve()}"

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from stores.crypto import ENV_NAME as KEYS_ENV
 from stores.crypto import EncryptionKeyError, KeyRing
 from stores.database import default_database_url
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["FOR_SLACK", "SLACK_APP_SETTINGS", "Settings", "SettingsError", "required_for_run"]
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Any of these set means the operator is configuring a real Slack app, never the built-in sandbox.
+SLACK_APP_SETTINGS = (
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_REDIRECT_URI",
+    "SLACK_APP_TOKEN",
+)
+# What talking to Slack needs.
+FOR_SLACK = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET", KEYS_ENV)
+_WHERE = {
+    "SLACK_CLIENT_ID": "copy it from your Slack app's Basic Information page (App Credentials)",
+    "SLACK_CLIENT_SECRET": "copy it from your Slack app's Basic Information page (App Credentials)",
+    "SLACK_SIGNING_SECRET": "copy it from your Slack app's Basic Information page (App Credentials)",
+    KEYS_ENV: "make a key with: python app.py keys generate",
+}
+DATABASE_EXAMPLES = (
+    "for example postgresql+psycopg://user:password@host:5432/delegate or sqlite:////var/lib/delegate/db.sqlite3"
+)
 
 
 class SettingsError(Exception):
@@ -47,8 +69,8 @@ class Settings:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings; raise SettingsError naming every malformed value."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
+        """Read the settings; raise one SettingsError listing every malformed value and every required one missing."""
         env = os.environ if env is None else env
         problems: list[str] = []
         data_dir = Path(env.get("DELEGATE_DATA_DIR") or "data")
@@ -83,11 +105,19 @@ class Settings:
         app_token = env.get("SLACK_APP_TOKEN") or None
         if app_token and not app_token.startswith("xapp-"):
             problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        database_url = env.get("DATABASE_URL") or default_database_url(data_dir)
+        database_problem = _database_url_problem(database_url)
+        if database_problem:
+            problems.append(database_problem)
+        problems.extend(_missing(env, required))
         if problems:
-            raise SettingsError("Delegate cannot start:\n" + "\n".join(f"  - {p}" for p in problems))
+            message = "Delegate cannot start:\n" + "\n".join(f"  - {p}" for p in problems)
+            if any(name.startswith("SLACK_") for name in required if not env.get(name)):
+                message += "\nCreate a Slack app from manifest.yml for its credentials; README.md explains every setting."
+            raise SettingsError(message)
         return cls(
             data_dir=data_dir,
-            database_url=env.get("DATABASE_URL") or default_database_url(data_dir),
+            database_url=database_url,
             encryption_keys=keys,
             client_id=env.get("SLACK_CLIENT_ID") or None,
             client_secret=env.get("SLACK_CLIENT_SECRET") or None,
@@ -112,12 +142,46 @@ class Settings:
         """The token encryption key ring; a clear error when there is none."""
         return KeyRing.from_string(self.encryption_keys)
 
-    def missing_for_slack(self) -> list[str]:
-        """The settings a real Slack app needs that are not set."""
-        needed = {
-            "SLACK_CLIENT_ID": self.client_id,
-            "SLACK_CLIENT_SECRET": self.client_secret,
-            "SLACK_SIGNING_SECRET": self.signing_secret,
-            KEYS_ENV: self.encryption_keys,
-        }
-        return [name for name, value in needed.items() if not value]
+
+def required_for_run(env: Mapping[str, str], *, sandbox: bool) -> tuple[str, ...]:
+    """What `python app.py run` needs: nothing for the sandbox (asked for, or no Slack setting at all), else FOR_SLACK."""
+    if sandbox or not any(env.get(name) for name in SLACK_APP_SETTINGS):
+        return ()
+    return FOR_SLACK
+
+
+def _missing(env: Mapping[str, str], required: Iterable[str]) -> list[str]:
+    problems = []
+    for name in required:
+        if env.get(name):
+            continue
+        problem = f"{name} is not set: {_WHERE.get(name, 'set it')}"
+        if name == "SLACK_CLIENT_ID":
+            others = [other for other in SLACK_APP_SETTINGS if env.get(other)]
+            if others:
+                # A half-configured Slack app must not quietly become the sandbox, whose secrets are public.
+                problem += (
+                    f" ({', '.join(others)} {'is' if len(others) == 1 else 'are'} set, so Delegate expects a Slack app;"
+                    " unset them to run the built-in sandbox instead)"
+                )
+        problems.append(problem)
+    return problems
+
+
+def _database_url_problem(url: str) -> str | None:
+    """What is wrong with DATABASE_URL, in one line that never repeats the URL (it may hold a password)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"DATABASE_URL is not a database URL ({DATABASE_EXAMPLES})"
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # as the engine will (stores.database)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        return f"DATABASE_URL names an unknown database kind {parsed.drivername!r} ({DATABASE_EXAMPLES})"
+    except ImportError:
+        return f"DATABASE_URL needs a database driver that is not installed for {parsed.drivername!r} ({DATABASE_EXAMPLES})"
+    except (ArgumentError, ValueError):
+        return f"DATABASE_URL is not a database URL ({DATABASE_EXAMPLES})"
+    return None

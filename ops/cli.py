@@ -8,15 +8,21 @@ from typing import TYPE_CHECKING
 import click
 
 from settings import Settings, SettingsError
+from stores.crypto import ENV_NAME as KEYS_ENV
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from stores.installation_store import SQLAlchemyInstallationStore
 
+# What the token commands need: the app's credentials to call oauth.v2.access, and the key ring.
+FOR_TOKENS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", KEYS_ENV)
 
-def load_settings() -> Settings:
-    """The settings, or a clean command-line error naming what is wrong (shared by every command)."""
+
+def load_settings(required: Iterable[str] = ()) -> Settings:
+    """The settings, or a clean command-line error listing everything wrong or missing at once (every command)."""
     try:
-        return Settings.from_env()
+        return Settings.from_env(required=required)
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
 
@@ -49,9 +55,8 @@ def db_import_slack_sdk(from_url: str | None, bots_table: str, installations_tab
 
     from stores import EncryptionKeyError, SQLAlchemyInstallationStore, create_database_engine
 
-    settings = load_settings()
-    if not settings.client_id:
-        raise click.ClickException("set SLACK_CLIENT_ID: the installations to import are those of that app")
+    settings = load_settings(required=("SLACK_CLIENT_ID", KEYS_ENV))  # the installations imported are that app's
+    assert settings.client_id
     try:
         keyring = settings.keyring()
     except EncryptionKeyError as error:
@@ -89,15 +94,18 @@ def keys_generate() -> None:
 
 
 _CLIENT_ID = click.option(
-    "--client-id", envvar="SLACK_CLIENT_ID", required=True, help="The Slack app's client id (SLACK_CLIENT_ID)."
+    "--client-id", envvar="SLACK_CLIENT_ID", default=None, help="The Slack app's client id [SLACK_CLIENT_ID]."
 )
 
 
-def _open_store(client_id: str) -> SQLAlchemyInstallationStore:
+def _open_store(client_id: str | None) -> SQLAlchemyInstallationStore:
     """The installation store of this client id on DATABASE_URL, with the ring of TOKEN_ENCRYPTION_KEYS."""
     from stores import EncryptionKeyError, SQLAlchemyInstallationStore, create_database_engine
 
-    settings = load_settings()
+    # A missing client id is listed with the other problems (not as a usage error of its own, in a round of its own).
+    settings = load_settings(required=(KEYS_ENV,) if client_id else ("SLACK_CLIENT_ID", KEYS_ENV))
+    client_id = client_id or settings.client_id
+    assert client_id
     try:
         keyring = settings.keyring()
     except EncryptionKeyError as error:
@@ -107,12 +115,13 @@ def _open_store(client_id: str) -> SQLAlchemyInstallationStore:
 
 @keys.command("status")
 @_CLIENT_ID
-def keys_status(client_id: str) -> None:
+def keys_status(client_id: str | None) -> None:
     """Show the key ring in order (the first encrypts) and how many stored ciphertexts each key sealed; exits 1 with a
     warning when some are sealed with a key missing from TOKEN_ENCRYPTION_KEYS."""
     from stores.keys import key_usage
 
     store = _open_store(client_id)
+    client_id = store.client_id
     try:
         usage = key_usage(store)
     finally:
@@ -153,7 +162,7 @@ def keys_status(client_id: str) -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Print a line per batch to stderr [default: when stderr is a terminal]."
 )
-def keys_reencrypt(client_id: str, batch_size: int, progress: bool | None) -> None:
+def keys_reencrypt(client_id: str | None, batch_size: int, progress: bool | None) -> None:
     """Re-encrypt this app's stored tokens under the first key of TOKEN_ENCRYPTION_KEYS, batch by batch, under live
     traffic; safe to interrupt and run again. Run it only once every host has the new key first. Exits 1 when some
     rows could not be decrypted."""
@@ -198,7 +207,7 @@ def _open(background_refresh: bool = False):  # type: ignore[no-untyped-def]
     from ops.wiring import open_stores
     from stores.crypto import EncryptionKeyError
 
-    settings = load_settings()
+    settings = load_settings(required=FOR_TOKENS)
     try:
         return open_stores(settings, background_refresh=background_refresh)
     except (EncryptionKeyError, ValueError) as error:

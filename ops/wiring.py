@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from stores.database import create_database_engine
+from stores.files import private_directory
 from stores.installation_store import SQLAlchemyInstallationStore
 from stores.oauth_state_store import SQLAlchemyOAuthStateStore
 from stores.rotation import TokenManager
@@ -15,7 +17,7 @@ from stores.rotation import TokenManager
 if TYPE_CHECKING:
     from settings import Settings
 
-__all__ = ["Stores", "open_stores"]
+__all__ = ["Stores", "open_stores", "uses_data_dir"]
 
 
 @dataclass
@@ -32,10 +34,20 @@ class Stores:
         self.engine.dispose()
 
 
+def uses_data_dir(settings: Settings) -> bool:
+    """Whether the database is a SQLite file inside the data folder (the embedded default)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return False
+    return Path(url.database).resolve().is_relative_to(settings.data_dir.resolve())
+
+
 def open_stores(settings: Settings, *, background_refresh: bool = True) -> Stores:
     """Open the database and build the stores; the schema must exist (python app.py db upgrade)."""
     if not settings.client_id or not settings.client_secret:
         raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed to refresh tokens")
+    if uses_data_dir(settings):
+        private_directory(settings.data_dir)  # tightened at start, also when an earlier version made it 0755
     engine = create_database_engine(settings.database_url)
     store = SQLAlchemyInstallationStore(settings.client_id, engine, encryption_keys=settings.keyring())
     manager = TokenManager(

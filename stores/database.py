@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from .files import private_sqlite_files
+
 __all__ = ["create_database_engine", "default_database_url", "write_transaction"]
 
 _IMMEDIATE = "delegate_write"
@@ -34,8 +36,8 @@ def create_database_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine tuned for many threads and processes sharing one database."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            private_sqlite_files(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")

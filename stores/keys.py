@@ -144,8 +144,8 @@ def _read_batch(
 class _Plan:
     """The new ciphertexts for one row, and what the row must still hold for them to be written."""
 
-    row: Row[Any]
-    values: dict[str, str]
+    row: Row[Any] = field(repr=False)  # ciphertexts: not secrets, but no reason to print them
+    values: dict[str, str] = field(repr=False)
 
 
 def _plan_row(

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from .files import private_directory, private_file
 from .token_rows import TokenKey
 
 __all__ = ["FileLocks", "Held", "PostgresLocks", "RefreshLocks", "locks_for"]
@@ -126,8 +127,9 @@ class FileLocks:
     def __init__(self, path: Path, *, client_id: str):
         self.path = path
         self.client_id = client_id
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if not path.parent.exists():
+            private_directory(path.parent)
+        private_file(path)  # tightened too if an earlier version left it readable by others
 
     def close(self) -> None:
         pass

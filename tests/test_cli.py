@@ -54,7 +54,7 @@ def test_keys_reencrypt_without_keys_is_a_clear_error(monkeypatch: pytest.Monkey
     monkeypatch.delenv("TOKEN_ENCRYPTION_KEYS", raising=False)
     result = CliRunner().invoke(cli, ["keys", "reencrypt", "--client-id", CLIENT_ID])
     assert result.exit_code != 0
-    assert "set TOKEN_ENCRYPTION_KEYS" in result.output
+    assert "TOKEN_ENCRYPTION_KEYS is not set" in result.output and "keys generate" in result.output
     assert "Traceback" not in result.output
 
 
@@ -83,3 +83,23 @@ def test_prune_events_deletes_only_old_events(engine: Engine, database_url: str,
     assert "deleted 1 audit event(s)" in result.output
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar_one() == total - 1
+
+
+def test_import_lists_the_client_id_and_the_keys_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("SLACK_CLIENT_ID", "TOKEN_ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    result = CliRunner().invoke(cli, ["db", "import-slack-sdk"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "SLACK_CLIENT_ID is not set" in result.output and "TOKEN_ENCRYPTION_KEYS is not set" in result.output
+
+
+def test_token_commands_list_every_missing_credential_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEYS", "short")
+    result = CliRunner().invoke(cli, ["tokens", "refresher", "--once"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    for expected in ("SLACK_CLIENT_ID is not set", "SLACK_CLIENT_SECRET is not set", "TOKEN_ENCRYPTION_KEYS: key #1"):
+        assert expected in result.output

@@ -137,12 +137,18 @@ def _not_ready(environ: Any, start_response: Any) -> list[bytes]:
 
 @contextmanager
 def running_delegate(
-    data_dir: Path, *, database_url: str | None = None, socket_mode: bool = False, **sandbox_options: Any
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    socket_mode: bool = False,
+    env: dict[str, str] | None = None,
+    **sandbox_options: Any,
 ) -> Iterator[Delegate]:
     """Start a sandbox and Delegate (threaded HTTP server, our real WSGI app) pointed at each other.
 
     With socket_mode, Slack's requests reach Delegate over the sandbox's Socket Mode WebSocket only (the sandbox
     knows no request URL), and HTTP serves the OAuth pages, as `python app.py run` does with SLACK_APP_TOKEN.
+    `env` adds to or overrides Delegate's environment (LOG_LEVEL, a key ring of several keys).
     """
     # Bind Delegate's port before the sandbox picks one, so the two can never be handed the same port.
     server, thread = serve_threaded(_not_ready, "127.0.0.1", 0)
@@ -153,11 +159,12 @@ def running_delegate(
         MANIFEST_PATH, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=request_url, **sandbox_options
     )
     with running_sandbox(config) as sandbox:
-        env = delegate_env(config, sandbox, base, database_url or f"sqlite:///{data_dir / 'e2e.sqlite3'}")
-        env["DELEGATE_DATA_DIR"] = str(data_dir)
+        environment = delegate_env(config, sandbox, base, database_url or f"sqlite:///{data_dir / 'e2e.sqlite3'}")
+        environment["DELEGATE_DATA_DIR"] = str(data_dir)
         if socket_mode:
-            env["SLACK_APP_TOKEN"] = config.app_token
-        settings = Settings.from_env(env)
+            environment["SLACK_APP_TOKEN"] = config.app_token
+        environment.update(env or {})
+        settings = Settings.from_env(environment)
         upgrade(settings.database_url)
         wsgi = create_wsgi_app(settings, refresher=False)
         server.set_app(wsgi)

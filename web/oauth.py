@@ -3,6 +3,11 @@
 Bolt's flow reports every oauth.v2.access failure as "invalid_code" and lets a connection error escape as a 500;
 DelegateOAuthFlow keeps Slack's own error name (e.g. invalid_team_for_non_distributed_app) and turns an unreachable
 Slack into a page that says so.
+
+Bolt's handle_installation puts the `team` parameter into the authorize URL as it came, and slack_sdk's
+AuthorizeUrlGenerator joins the URL without encoding anything, so `?team=X%0d%0aSet-Cookie:...` became a response
+header and `?team=X%26user_scope%3Dadmin` a second scope parameter. Here both start pages accept only the parameters
+Delegate's own links carry, in the shapes Slack gives them, and build the URL with urlencode.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
@@ -21,23 +27,41 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.oauth import AuthorizeUrlGenerator
+from slack_sdk.oauth import OAuthStateUtils
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web import SlackResponse
 
 from stores import SQLAlchemyInstallationStore, SQLAlchemyOAuthStateStore
 
-from .pages import failure_page, success_page
+from .pages import REDIRECT_ERRORS, failure_page, malformed_link_page, success_page, unknown_scope_page
 
-__all__ = ["CONNECT_PATH", "DelegateOAuthFlow", "ErrorRecordingClient", "build_oauth_settings", "connect_url"]
+__all__ = [
+    "CONNECT_PATH",
+    "INSTALL_PATH",
+    "REDIRECT_PATH",
+    "DelegateOAuthFlow",
+    "DelegateStateUtils",
+    "ErrorRecordingClient",
+    "MalformedLink",
+    "StartParameters",
+    "UnknownScope",
+    "build_oauth_settings",
+    "connect_url",
+    "parse_start",
+]
 
 logger = logging.getLogger(__name__)
 
 CONNECT_PATH = "/slack/connect"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
-_ID = re.compile(r"^[A-Z0-9]{2,32}$")
-_SCOPE = re.compile(r"^[a-z][a-z0-9._:-]{1,63}$")
+# Slack's workspace ids start with T and org (Enterprise Grid) ids with E; both are uppercase letters and digits.
+_TEAM = re.compile(r"[TE][A-Z0-9]{2,31}")
+# Slack's codes are dot-separated digits and hex; anything else is not worth a call to oauth.v2.access.
+_CODE = re.compile(r"[A-Za-z0-9._-]{1,256}")
+_MAX_SCOPES_LENGTH = 1024
+_MAX_QUERY_LENGTH = 4096
+_MAX_PARAMETERS = 20
 
 _last_error = threading.local()
 
@@ -47,6 +71,86 @@ def _html(status: int, body: str, cookie: str | None = None) -> BoltResponse:
     if cookie:
         headers["Set-Cookie"] = cookie
     return BoltResponse(status=status, body=body, headers=headers)
+
+
+class MalformedLink(ValueError):
+    """An install or connect link whose parameters Delegate never makes."""
+
+
+class UnknownScope(ValueError):
+    """A connect link asking for a scope that is not one of the app's user scopes."""
+
+
+@dataclass(frozen=True)
+class StartParameters:
+    """What an install or connect link may say: the workspace or org to sign in to, and scopes to ask for again."""
+
+    team: str | None = None
+    scopes: tuple[str, ...] = ()
+
+
+def parse_start(query: Mapping[str, Sequence[str]], *, allowed_scopes: Sequence[str] | None) -> StartParameters:
+    """Validate a start link's query; scopes are read only when allowed_scopes is given (the connect page).
+
+    Parameters Delegate does not know (a tracker's utm_source, say) are ignored and never forwarded; a known one
+    given twice is ambiguous and makes the link malformed.
+    """
+    if len(query) > _MAX_PARAMETERS or sum(len(k) + sum(len(v) for v in vs) for k, vs in query.items()) > _MAX_QUERY_LENGTH:
+        raise MalformedLink("too many or too long parameters")
+    known = ("team", "scopes") if allowed_scopes is not None else ("team",)
+    values: dict[str, str] = {}
+    for name in known:
+        given = list(query.get(name) or [])
+        if len(given) > 1:
+            raise MalformedLink(f"{name} given {len(given)} times")
+        if given:
+            values[name] = given[0]
+    team = values.get("team")
+    if team is not None and not _TEAM.fullmatch(team):
+        raise MalformedLink("team is not a Slack workspace or org id")
+    scopes: list[str] = []
+    if allowed_scopes is not None and "scopes" in values:
+        if len(values["scopes"]) > _MAX_SCOPES_LENGTH:
+            raise MalformedLink("scopes is too long")
+        for scope in (s.strip() for s in values["scopes"].split(",")):
+            if not scope:
+                continue
+            if scope not in allowed_scopes:
+                raise UnknownScope("a scope that is not one of the app's user scopes")
+            if scope not in scopes:
+                scopes.append(scope)
+    return StartParameters(team=team, scopes=tuple(scopes))
+
+
+def _loggable(name: str) -> str:
+    """An untrusted error name made safe for one log line: short, and no characters but a name's."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "?", name[:40]) + ("..." if len(name) > 40 else "")
+
+
+class DelegateStateUtils(OAuthStateUtils):
+    """slack_sdk's state cookie with SameSite=Lax, and Secure only where the redirect URI is https.
+
+    slack_sdk's cookie has no SameSite (browsers then default to Lax, but not all of them) and is always Secure,
+    which a browser on the sandbox's http://127.0.0.1 may drop. Lax, not Strict: Slack sends the person back with a
+    top-level cross-site redirect, on which a Strict cookie would not be sent.
+    """
+
+    def __init__(self, *, secure: bool, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.secure = secure
+
+    def _attributes(self, cookie: str) -> str:
+        parts = [part for part in cookie.split("; ") if part != "Secure" and not part.startswith("SameSite=")]
+        parts.insert(1, "SameSite=Lax")
+        if self.secure:
+            parts.insert(1, "Secure")
+        return "; ".join(parts)
+
+    def build_set_cookie_for_new_state(self, state: str) -> str:
+        return self._attributes(super().build_set_cookie_for_new_state(state))
+
+    def build_set_cookie_for_deletion(self) -> str:
+        return self._attributes(super().build_set_cookie_for_deletion())
 
 
 def build_oauth_settings(
@@ -88,13 +192,16 @@ def build_oauth_settings(
             reason = getattr(_last_error, "code", None) or reason
         _last_error.code = None
         if args.error is not None:
-            logger.warning("OAuth callback failed: %s (%s)", reason, type(args.error).__name__)
+            logger.warning("OAuth callback failed: %s (%s)", _loggable(reason), type(args.error).__name__)
         else:
-            logger.info("OAuth callback failed: %s", reason)
+            logger.info("OAuth callback failed: %s", _loggable(reason))
+        # Bolt reads the callback's own error parameter first: that one is the link's text, not Slack's answer.
+        if "error" in args.request.query and reason not in REDIRECT_ERRORS:
+            reason = "unknown"
         status, body = failure_page(reason, "/")
         return _html(status, body, args.settings.state_utils.build_set_cookie_for_deletion())
 
-    return OAuthSettings(
+    settings = OAuthSettings(
         client_id=client_id,
         client_secret=client_secret,
         scopes=list(bot_scopes),
@@ -108,13 +215,73 @@ def build_oauth_settings(
         state_store=state_store,
         callback_options=CallbackOptions(success=success, failure=failure),
     )
+    settings.state_utils = DelegateStateUtils(
+        cookie_name=settings.state_cookie_name,
+        expiration_seconds=settings.state_expiration_seconds,
+        secure=redirect_uri is None or redirect_uri.startswith("https://"),
+    )
+    return settings
 
 
 class DelegateOAuthFlow(OAuthFlow):
-    """Bolt's OAuth flow, plus the connect flow and Slack's real error names on the failure page."""
+    """Bolt's OAuth flow, plus the connect flow, validated start links and Slack's real error names on failure."""
+
+    def handle_installation(self, request: BoltRequest) -> BoltResponse:
+        """Start "Add to Slack" (bot and user scopes), for the workspace or org the link names if any."""
+        return self._start(request, bot_scopes=self.settings.scopes or [], allowed_scopes=None)
+
+    def handle_connect(self, request: BoltRequest) -> BoltResponse:
+        """Start a user-scopes-only authorization ("Connect my Slack account"), naming scopes to ask for again."""
+        return self._start(request, bot_scopes=[], allowed_scopes=list(self.settings.user_scopes or []))
+
+    def build_authorize_url(self, state: str, request: BoltRequest) -> str:
+        """Bolt's hook, kept consistent with handle_installation: validated parameters, encoded URL."""
+        start = parse_start(request.query, allowed_scopes=None)
+        return self.authorize_url(state, bot_scopes=self.settings.scopes or [], team=start.team)
+
+    def authorize_url(self, state: str, *, bot_scopes: Sequence[str], team: str | None) -> str:
+        """Slack's authorize URL with every parameter encoded (slack_sdk's generator concatenates them raw)."""
+        params = [
+            ("state", state),
+            ("client_id", self.settings.client_id),
+            ("scope", ",".join(bot_scopes)),
+            ("user_scope", ",".join(self.settings.user_scopes or [])),
+        ]
+        if self.settings.redirect_uri is not None:
+            params.append(("redirect_uri", self.settings.redirect_uri))
+        if team is not None:
+            params.append(("team", team))
+        base = self.settings.authorize_url_generator.authorization_url
+        return base + ("&" if "?" in base else "?") + urlencode(params, quote_via=quote, safe=",:")
+
+    def _start(self, request: BoltRequest, *, bot_scopes: Sequence[str], allowed_scopes: list[str] | None) -> BoltResponse:
+        try:
+            start = parse_start(request.query, allowed_scopes=allowed_scopes)
+        except UnknownScope:
+            logger.info("start link refused: a scope the app does not use")
+            return _html(400, unknown_scope_page(allowed_scopes or []))
+        except MalformedLink as error:
+            logger.info("start link refused: %s", error)
+            return _html(400, malformed_link_page())
+        # Every scope a link may name is already one of the app's user scopes, all of which are asked for anyway.
+        state = self.issue_new_state(request)
+        return BoltResponse(
+            status=302,
+            body="",
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Location": self.authorize_url(state, bot_scopes=bot_scopes, team=start.team),
+                "Set-Cookie": self.settings.state_utils.build_set_cookie_for_new_state(state),
+                "Cache-Control": "no-store",
+            },
+        )
 
     def run_installation(self, code: str) -> Installation | None:
         _last_error.code = None
+        if not _CODE.fullmatch(code):
+            logger.info("oauth.v2.access not called: the code is not one Slack makes")
+            _last_error.code = "invalid_code"
+            return None
         try:
             installation = super().run_installation(code)
         except (SlackClientError, OSError) as error:  # Slack unreachable, connection dropped, timed out
@@ -122,36 +289,6 @@ class DelegateOAuthFlow(OAuthFlow):
             _last_error.code = "slack_unreachable"
             return None
         return installation
-
-    def handle_connect(self, request: BoltRequest) -> BoltResponse:
-        """Start a user-scopes-only authorization ("Connect my Slack account"), optionally asking for more scopes."""
-        requested = list(self.settings.user_scopes or [])
-        extra = request.query.get("scopes", [""])[0]
-        for scope in (s.strip() for s in extra.split(",") if s.strip()):
-            if not _SCOPE.match(scope):
-                return _html(400, failure_page("bad_scope_parameter", "/")[1])
-            if scope not in requested:
-                requested.append(scope)
-        team = request.query.get("team", [None])[0]
-        if team is not None and not _ID.match(team):
-            team = None
-        state = self.settings.state_store.issue()
-        url = AuthorizeUrlGenerator(
-            client_id=self.settings.client_id,
-            redirect_uri=self.settings.redirect_uri,
-            scopes=[],
-            user_scopes=requested,
-            authorization_url=self.settings.authorize_url_generator.authorization_url,
-        ).generate(state, team=team)
-        return BoltResponse(
-            status=302,
-            body="",
-            headers={
-                "Location": url,
-                "Set-Cookie": self.settings.state_utils.build_set_cookie_for_new_state(state),
-                "Cache-Control": "no-store",
-            },
-        )
 
 
 class ErrorRecordingClient(WebClient):

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["FAILURES", "Failure", "failure_for", "page"]
+__all__ = [
+    "FAILURES",
+    "REDIRECT_ERRORS",
+    "Failure",
+    "failure_for",
+    "failure_page",
+    "malformed_link_page",
+    "page",
+    "too_many_starts_page",
+    "unknown_scope_page",
+]
 
 
 def page(title: str, body_html: str, *, links: list[tuple[str, str]] | None = None) -> str:
@@ -32,6 +42,7 @@ class Failure:
     explanation: str
     status: int
     retry: bool = True
+    from_slack: bool = False
 
 
 FAILURES: dict[str, Failure] = {
@@ -40,6 +51,7 @@ FAILURES: dict[str, Failure] = {
         "You chose Cancel on Slack's consent screen, so Delegate was not given access and nothing was changed. "
         "Start again whenever you like.",
         200,
+        from_slack=True,
     ),
     "invalid_browser": Failure(
         "Please start again in this browser",
@@ -61,6 +73,7 @@ FAILURES: dict[str, Failure] = {
         "This authorization was already used or has expired",
         "Slack's authorization codes work once and for ten minutes. Nothing was changed; start again.",
         400,
+        from_slack=True,
     ),
     "invalid_team_for_non_distributed_app": Failure(
         "Delegate is not available to this workspace yet",
@@ -68,6 +81,7 @@ FAILURES: dict[str, Failure] = {
         "The fix is for the app's owner: at api.slack.com/apps, open the app, choose Manage Distribution and "
         "activate public distribution. Then start again.",
         400,
+        from_slack=True,
     ),
     "bad_redirect_uri": Failure(
         "Delegate's redirect URL is misconfigured",
@@ -75,28 +89,26 @@ FAILURES: dict[str, Failure] = {
         "SLACK_REDIRECT_URI equal one of the redirect URLs in the Slack app settings (manifest.yml).",
         500,
         retry=False,
+        from_slack=True,
     ),
     "invalid_client_id": Failure(
         "Delegate's Slack credentials are wrong",
         "Slack does not recognise Delegate's client id. The app's operator must check SLACK_CLIENT_ID.",
         500,
         retry=False,
+        from_slack=True,
     ),
     "bad_client_secret": Failure(
         "Delegate's Slack credentials are wrong",
         "Slack refused Delegate's client secret. The app's operator must check SLACK_CLIENT_SECRET.",
         500,
         retry=False,
+        from_slack=True,
     ),
     "slack_unreachable": Failure(
         "Slack could not be reached",
         "Delegate could not finish talking to Slack, so the connection was not saved. Wait a minute and start again.",
         502,
-    ),
-    "bad_scope_parameter": Failure(
-        "That link asks for a permission Delegate does not know",
-        "The link's list of permissions is malformed, so nothing was requested from Slack. Start again from Delegate.",
-        400,
     ),
     "storage_error": Failure(
         "Your connection could not be saved",
@@ -106,22 +118,58 @@ FAILURES: dict[str, Failure] = {
     ),
 }
 
+# Slack sends only this error name back to the redirect URL (the person pressed Cancel); every other name in the
+# callback's query was written by whoever made the link, so it is neither explained nor shown.
+REDIRECT_ERRORS = frozenset({"access_denied"})
+
 UNKNOWN = Failure(
-    "The connection did not complete",
-    "Slack answered with an error Delegate does not know how to explain. Nothing was changed; start again.",
+    "The authorization did not complete",
+    "The authorization did not complete, so Delegate was given no access and nothing was changed. Start again.",
     400,
 )
 
 
 def failure_for(reason: str) -> Failure:
+    """The explanation for a reason, or the generic one for a name Delegate does not know."""
     return FAILURES.get(reason, UNKNOWN)
 
 
 def failure_page(reason: str, retry_url: str) -> tuple[int, str]:
+    """The status and page for a failed callback; only a known name is shown, never arbitrary text."""
     failure = failure_for(reason)
-    body = f"<p>{escape(failure.explanation)}</p><p><small>Slack's reason: <code>{escape(reason[:80])}</code></small></p>"
+    body = f"<p>{escape(failure.explanation)}</p>"
+    if failure.from_slack:
+        body += f"<p><small>Slack's reason: <code>{escape(reason)}</code></small></p>"
     links = [("Start again", retry_url)] if failure.retry else []
     return failure.status, page(failure.title, body, links=links)
+
+
+def malformed_link_page() -> str:
+    """The page for an install or connect link whose parameters are not ones Delegate makes."""
+    body = (
+        "<p>This link is malformed: its parameters are not ones Delegate creates, so nothing was requested from "
+        "Slack. Start again from Delegate, or from the link Delegate sent you in Slack.</p>"
+    )
+    return page("This link is malformed", body, links=[("Start again", "/")])
+
+
+def unknown_scope_page(allowed: list[str]) -> str:
+    """The page for a connect link that asks for a permission Delegate does not use."""
+    names = ", ".join(f"<code>{escape(s)}</code>" for s in allowed) or "none"
+    body = (
+        "<p>This link asks for a permission Delegate does not use, so nothing was requested from Slack. "
+        f"Delegate only ever asks for these: {names}.</p>"
+    )
+    return page("That link asks for a permission Delegate does not use", body, links=[("Start again", "/")])
+
+
+def too_many_starts_page(retry_after: int) -> str:
+    """The page for a browser that opened too many install or connect links in a short time."""
+    body = (
+        "<p>Too many sign-in links were opened from your network in the last minute, so Delegate did not start "
+        f"another. Wait {retry_after} seconds and try again.</p>"
+    )
+    return page("Please wait a moment", body)
 
 
 def success_page(*, team_name: str | None, user_scopes: list[str], bot_installed: bool, home_url: str) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
@@ -11,9 +12,11 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 
 from .oauth import CONNECT_PATH, INSTALL_PATH, DelegateOAuthFlow
-from .pages import page
+from .pages import page, too_many_starts_page
+from .ratelimit import StartLimiter, client_address
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -24,6 +27,17 @@ logger = logging.getLogger(__name__)
 
 HTML: dict[str, Sequence[str]] = {"content-type": ["text/html; charset=utf-8"]}
 TEXT: dict[str, Sequence[str]] = {"content-type": ["text/plain; charset=utf-8"]}
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is legal in a header value; CR, LF and the rest are not
+
+
+def _header_safe(response: BoltResponse) -> BoltResponse:
+    """The response, or a 500 page if a header carries a control character (a CR/LF would split the header)."""
+    headers = response.headers.items()
+    if not any(_CONTROL.search(name) or any(_CONTROL.search(value) for value in values) for name, values in headers):
+        return response
+    logger.error("refused to send a response header with a control character (status %s)", response.status)
+    body = page("Something went wrong", "<p>Delegate hit an unexpected error. Nothing was changed; try again.</p>")
+    return BoltResponse(status=500, body=body, headers={"content-type": "text/html; charset=utf-8"})
 
 
 def landing_page() -> str:
@@ -38,10 +52,41 @@ def landing_page() -> str:
 class DelegateWSGI(SlackRequestHandler):
     """Routes every request; nothing that goes wrong inside reaches a person as a traceback."""
 
-    def __init__(self, app: App, *, health_check: Callable[[], bool] | None = None, path: str = "/slack/events"):
+    def __init__(
+        self,
+        app: App,
+        *,
+        health_check: Callable[[], bool] | None = None,
+        path: str = "/slack/events",
+        start_limiter: StartLimiter | None = None,
+        trusted_proxies: Collection[str] = (),
+    ):
         super().__init__(app, path=path)
         self.health_check = health_check
         self.stores: Any = None  # set by the composition root, for operations and tests
+        # Each install or connect start writes a state row: limited per client address (see web/ratelimit.py).
+        self.start_limiter = start_limiter if start_limiter is not None else StartLimiter()
+        self.trusted_proxies = frozenset(trusted_proxies)
+
+    def handle_installation(self, request: WsgiHttpRequest) -> BoltResponse:
+        return _header_safe(super().handle_installation(request))
+
+    def handle_callback(self, request: WsgiHttpRequest) -> BoltResponse:
+        return _header_safe(super().handle_callback(request))
+
+    def _start(self, request: WsgiHttpRequest) -> WsgiHttpResponse | None:
+        """Answer an install or connect start, or None for Bolt's own routing; both are limited per client address."""
+        if request.path not in (INSTALL_PATH, CONNECT_PATH) or not isinstance(self.app.oauth_flow, DelegateOAuthFlow):
+            return None
+        retry_after = self.start_limiter.acquire(client_address(request.environ, self.trusted_proxies))
+        if retry_after is not None:
+            headers = {**HTML, "retry-after": [str(retry_after)], "cache-control": ["no-store"]}
+            return WsgiHttpResponse(status=429, headers=headers, body=too_many_starts_page(retry_after))
+        if request.path == INSTALL_PATH:
+            return None  # Bolt's routing calls handle_installation
+        bolt = BoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
+        redirect = _header_safe(self.app.oauth_flow.handle_connect(bolt))
+        return WsgiHttpResponse(status=redirect.status, headers=redirect.headers, body=redirect.body)
 
     def _get_http_response(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
         if request.method == "GET":
@@ -50,10 +95,9 @@ class DelegateWSGI(SlackRequestHandler):
             if request.path == "/healthz":
                 healthy = self.health_check() if self.health_check is not None else True
                 return WsgiHttpResponse(status=200 if healthy else 503, headers=TEXT, body="ok" if healthy else "unhealthy")
-            if request.path == CONNECT_PATH and isinstance(self.app.oauth_flow, DelegateOAuthFlow):
-                bolt = BoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
-                redirect = self.app.oauth_flow.handle_connect(bolt)
-                return WsgiHttpResponse(status=redirect.status, headers=redirect.headers, body=redirect.body)
+            started = self._start(request)
+            if started is not None:
+                return started
         response = super()._get_http_response(request)
         if response.status == 404:
             return WsgiHttpResponse(status=404, headers=HTML, body=page("Not found", "<p>There is nothing here.</p>"))

@@ -21,6 +21,7 @@ from sandbox.testing import running_sandbox
 from settings import Settings
 from stores import generate_key
 from stores.migrations import upgrade
+from web.wsgi import DelegateWSGI
 
 T = TypeVar("T")
 
@@ -36,23 +37,29 @@ class Page:
     status: int
     headers: dict[str, str]
     body: str
+    header_list: list[tuple[str, str]] = field(default_factory=list)  # every header as sent, repeats included
 
     @property
     def location(self) -> str:
         return self.headers.get("location", "")
 
 
-def fetch(url: str, *, cookie: str | None = None, method: str = "GET", body: str | None = None) -> Page:
-    """One HTTP request, no redirects followed, as a browser would send it."""
+def fetch(
+    url: str, *, cookie: str | None = None, method: str = "GET", body: str | None = None, source: str | None = None
+) -> Page:
+    """One HTTP request, no redirects followed, as a browser would send it (from the loopback address `source`)."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=30, source_address=(source, 0) if source else None
+    )
     headers = {"Cookie": cookie} if cookie else {}
     if body is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     try:
         connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers)
         response = connection.getresponse()
-        return Page(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode())
+        headers = response.getheaders()
+        return Page(response.status, {k.lower(): v for k, v in headers}, response.read().decode(), headers)
     finally:
         connection.close()
 
@@ -66,6 +73,7 @@ class Delegate:
     settings: Settings
     stores: Stores
     cookies: dict[str, str] = field(default_factory=dict)
+    wsgi: DelegateWSGI | None = None
 
     def start_oauth(self, path: str) -> tuple[Page, dict[str, str], str]:
         """Open an install or connect link; returns the redirect, the authorize parameters and the state cookie."""
@@ -176,7 +184,7 @@ def running_delegate(
             handler.connect()
             wait_for(lambda: sandbox.socket_mode_connected)
         try:
-            yield Delegate(base_url=base, sandbox=sandbox, settings=settings, stores=wsgi.stores)
+            yield Delegate(base_url=base, sandbox=sandbox, settings=settings, stores=wsgi.stores, wsgi=wsgi)
         finally:
             if handler is not None:
                 handler.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from listeners.manifest import user_scopes
 from stores.rotation import TokenKey
 from tests.e2e.harness import Delegate, fetch, running_delegate
 
@@ -55,9 +56,9 @@ def test_connect_my_account_asks_for_user_scopes_only(delegate: Delegate) -> Non
     assert bob.bot_token == alice.bot_token  # the workspace's bot is untouched
 
 
-def test_reconnect_asks_for_additional_scopes(delegate: Delegate) -> None:
-    _, query, _ = delegate.start_oauth("/slack/connect?scopes=reactions:write")
-    assert query["user_scope"].split(",")[-1] == "reactions:write"
+def test_reconnect_asks_for_the_apps_user_scopes_again(delegate: Delegate) -> None:
+    _, query, _ = delegate.start_oauth("/slack/connect?scopes=search:read,dnd:write")
+    assert query["user_scope"].split(",") == list(user_scopes())
 
 
 def test_cancelled_consent_changes_nothing(delegate: Delegate) -> None:

@@ -182,7 +182,8 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
             logger.exception("health check failed")
             return False
 
-    wsgi = DelegateWSGI(app, health_check=healthy)
+    assert settings.signing_secret  # create_app has checked it
+    wsgi = DelegateWSGI(app, signing_secret=settings.signing_secret, health_check=healthy)
     wsgi.stores = stores
     return wsgi
 

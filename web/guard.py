@@ -12,8 +12,8 @@ with a traceback (Bolt parses before it verifies). The guard checks, in this ord
    so), a POST without `Content-Length` is 411, the timestamp must be an integer within 5 minutes and the signature
    must match (`SignatureVerifier`, on the bytes read): else 401;
 3. then the body must parse the way Bolt will parse it: JSON must be an object, a form must be UTF-8 and its
-   `payload`, if any, a JSON object, and the fields Bolt reads to build its context must have the types it expects;
-   else 400 (415 for a content type Slack never sends).
+   `payload`, if any, a JSON object, and the fields Bolt reads to build its context must have the types it expects
+   (the ids it extracts, strings); else 400 (415 for a content type Slack never sends).
 
 A refusal is one log line (path, reason, length, client address; never the body or a header's value), a short
 plain-text answer, and nothing else: no database, no Bolt. A request that passes goes on with the bytes already
@@ -50,6 +50,7 @@ FORM = "application/x-www-form-urlencoded"
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() would also take " 1", "+1", "1_0" and "١"
 _READ_CHUNK = 64 * 1024
+_NOT_STRINGS = frozenset({"is_enterprise_install", "inputs"})  # what Bolt's build_context puts in a context besides ids
 
 
 class Refused(Exception):
@@ -154,9 +155,12 @@ class RequestGuard:
             raise Refused(HTTPStatus.BAD_REQUEST, "empty body")
         parsed = self._parse(text, content_type)
         try:
-            build_context(BoltContext(), parsed)
+            context = build_context(BoltContext(), parsed)
         except Exception:  # noqa: BLE001 - whatever Bolt's own context extraction trips on, it would trip on too
             raise Refused(HTTPStatus.BAD_REQUEST, "body fields of types Slack never sends") from None
+        # Slack's ids are strings; a list or an object as team_id would reach authorize's SQL as a bound parameter.
+        if any(not isinstance(value, str) for key, value in context.items() if key not in _NOT_STRINGS):
+            raise Refused(HTTPStatus.BAD_REQUEST, "ids that are not strings")
         return content_type
 
     def _verify(self, environ: WSGIEnvironment, body: bytes) -> None:

@@ -93,7 +93,7 @@ def delegate_app(config: dict[str, Any]) -> tuple[Any, Any]:
     upgrade(settings.database_url)
     stores = open_stores(settings)
     stores.installation_store.save(installation_from(config["install"], config["user_id"]))
-    return DelegateWSGI(create_app(settings, stores)), stores.engine
+    return DelegateWSGI(create_app(settings, stores), signing_secret=config["signing_secret"]), stores.engine
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from .guard import RequestGuard
 from .oauth import CONNECT_PATH, INSTALL_PATH, DelegateOAuthFlow
 from .pages import page, too_many_starts_page
 from .ratelimit import StartLimiter, client_address
@@ -50,12 +51,13 @@ def landing_page() -> str:
 
 
 class DelegateWSGI(SlackRequestHandler):
-    """Routes every request; nothing that goes wrong inside reaches a person as a traceback."""
+    """Routes every request behind the request guard; nothing that goes wrong inside reaches a person as a traceback."""
 
     def __init__(
         self,
         app: App,
         *,
+        signing_secret: str,
         health_check: Callable[[], bool] | None = None,
         path: str = "/slack/events",
         start_limiter: StartLimiter | None = None,
@@ -64,6 +66,7 @@ class DelegateWSGI(SlackRequestHandler):
         super().__init__(app, path=path)
         self.health_check = health_check
         self.stores: Any = None  # set by the composition root, for operations and tests
+        self.guard = RequestGuard(self._serve, signing_secret=signing_secret, slack_path=path)
         # Each install or connect start writes a state row: limited per client address (see web/ratelimit.py).
         self.start_limiter = start_limiter if start_limiter is not None else StartLimiter()
         self.trusted_proxies = frozenset(trusted_proxies)
@@ -105,9 +108,13 @@ class DelegateWSGI(SlackRequestHandler):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            return super().__call__(environ, start_response)
+            return self.guard(environ, start_response)
         except Exception:  # noqa: BLE001 - the person gets a page, the operator gets the traceback in the log
             logger.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             body = page("Something went wrong", "<p>Delegate hit an unexpected error. Nothing was changed; try again.</p>")
             start_response("500 Internal Server Error", [("content-type", "text/html; charset=utf-8")])
             return [body.encode()]
+
+    def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """What a request that passed the guard gets: Bolt, the OAuth pages, the landing page or the health check."""
+        return super().__call__(environ, start_response)

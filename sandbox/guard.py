@@ -85,7 +85,8 @@ class AdminGuard:
         given = request.headers.get(ADMIN_TOKEN_HEADER)
         if not given:
             raise SlackError("admin_token_required", status=401, detail=f"send the admin token in {ADMIN_TOKEN_HEADER}")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
+        # aiohttp decodes header bytes that are not UTF-8 as surrogates; surrogateescape gives those bytes back.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.token.encode()):
             raise SlackError("invalid_admin_token", status=401, detail=f"{ADMIN_TOKEN_HEADER} is not this run's token")
         if request.body_exists and request.content_type != "application/json":
             raise SlackError("unsupported_content_type", status=415, detail="admin requests send application/json")

@@ -83,7 +83,7 @@ class Delivery:
         if retry[0]:
             headers.update({"X-Slack-Retry-Num": str(retry[0]), "X-Slack-Retry-Reason": retry[1]})
         timeout = aiohttp.ClientTimeout(total=self.state.config.delivery_timeout_seconds)
-        # Slack does not follow a request URL's redirects, and following one could lead off the loopback interface.
+        # A redirect could lead off the loopback interface, so a 3xx is an answer like any other non-200.
         async with self.session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False) as response:
             return response.status, await response.text(), response.headers.get("Content-Type", "")
 

@@ -163,6 +163,7 @@ class SandboxServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"sandbox:{self.port}", daemon=True)
         self._thread.start()
+        self._admin_token = new_admin_token()  # each start is a new run with a token of its own
         self._app = create_app(
             self.config, base_url=self.url, state=self.state, port=self.port, admin_token=self._admin_token
         )
@@ -247,7 +248,7 @@ class SandboxServer:
 
     @property
     def admin_token(self) -> str:
-        """This run's admin token, for the `X-Sandbox-Admin-Token` header of admin API requests."""
+        """This run's admin token (a new one at each start), for the `X-Sandbox-Admin-Token` header of admin requests."""
         return self._admin_token
 
     @property

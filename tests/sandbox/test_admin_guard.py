@@ -166,6 +166,11 @@ def test_each_run_has_its_own_token(sandbox: SandboxServer) -> None:
         stale = {**other.admin_headers, ADMIN_TOKEN_HEADER: sandbox.admin_token}
         assert request("GET", f"{other.url}sandbox/admin/state", headers=stale).status == 401
     assert sandbox.admin_token not in repr(sandbox) and sandbox.admin_token not in repr(sandbox.runtime)
+    restarted = SandboxServer()
+    with restarted:
+        first = restarted.admin_token
+    with restarted:
+        assert restarted.admin_token != first
 
 
 def test_the_consoles_own_calls_work(sandbox: SandboxServer) -> None:

@@ -52,8 +52,10 @@ def call(port: int, method: str, path: str, body: Any = None, headers: dict[str,
         connection.close()
 
 
-def admin(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    status, data = call(port, method, f"/sandbox/admin/{path}", body or ({} if method == "POST" else None))
+def admin(port: int, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One admin API call, with the token the sandbox wrote to its --admin-token-file."""
+    headers = {"content-type": "application/json", "x-sandbox-admin-token": token}
+    status, data = call(port, method, f"/sandbox/admin/{path}", body or ({} if method == "POST" else None), headers)
     if status != 200:
         raise SystemExit(f"sandbox admin {path}: HTTP {status} {data[:200]!r}")
     return dict(json.loads(data))
@@ -104,9 +106,9 @@ def slash_command(signing_secret: str) -> tuple[str, dict[str, str]]:
     }
 
 
-def run_variant(variant: str, sandbox_port: int, folder: Path, requests: int, server: str) -> dict[str, float]:
+def run_variant(variant: str, sandbox_port: int, token: str, folder: Path, requests: int, server: str) -> dict[str, float]:
     install = admin(
-        sandbox_port, "POST", "install", {"user_id": USER, "scope": "commands,chat:write", "user_scope": "chat:write"}
+        sandbox_port, token, "POST", "install", {"user_id": USER, "scope": "commands,chat:write", "user_scope": "chat:write"}
     )
     port = free_port()
     config = {
@@ -123,7 +125,7 @@ def run_variant(variant: str, sandbox_port: int, folder: Path, requests: int, se
     app = start([sys.executable, "-m", "benchmarks.ack_server", json.dumps(config)], port)
     latencies: list[float] = []
     try:
-        before = admin(sandbox_port, "GET", "counters")["api_calls"]
+        before = admin(sandbox_port, token, "GET", "counters")["api_calls"]
         for warmup in (True, False):
             cpu_before = process_cpu_seconds(app.pid)
             started_all = time.perf_counter()
@@ -138,12 +140,12 @@ def run_variant(variant: str, sandbox_port: int, folder: Path, requests: int, se
             elapsed = time.perf_counter() - started_all
         expected = before.get("chat.postMessage", 0) + requests + 5
         deadline = time.monotonic() + 120
-        while admin(sandbox_port, "GET", "counters")["api_calls"].get("chat.postMessage", 0) < expected:
+        while admin(sandbox_port, token, "GET", "counters")["api_calls"].get("chat.postMessage", 0) < expected:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{variant}: not every command's message was posted")
             time.sleep(0.05)
         cpu = process_cpu_seconds(app.pid) - cpu_before
-        after = admin(sandbox_port, "GET", "counters")["api_calls"]
+        after = admin(sandbox_port, token, "GET", "counters")["api_calls"]
         statements = json.loads(call(port, "GET", "/__stats")[1])["statements"]
     finally:
         app.terminate()
@@ -166,24 +168,26 @@ def main() -> None:
     parser.add_argument("--server", choices=["gunicorn", "threaded"], default="gunicorn", help="the WSGI server for both")
     args = parser.parse_args()
     sandbox_port = free_port()
-    sandbox = start(
-        [
-            sys.executable, "app.py", "sandbox", "serve", "--port", str(sandbox_port), "--request-url", "",
-            "--client-id", SECRETS["client_id"], "--client-secret", SECRETS["client_secret"],
-            "--signing-secret", SECRETS["signing_secret"],
-        ],
-        sandbox_port,
-    )  # fmt: skip
-    try:
-        admin(sandbox_port, "POST", "faults", {"method": "*", "latency_ms": 50})
-        with tempfile.TemporaryDirectory() as name:
+    with tempfile.TemporaryDirectory() as name:
+        token_file = Path(name) / "sandbox-admin-token"
+        sandbox = start(
+            [
+                sys.executable, "app.py", "sandbox", "serve", "--port", str(sandbox_port), "--request-url", "",
+                "--client-id", SECRETS["client_id"], "--client-secret", SECRETS["client_secret"],
+                "--signing-secret", SECRETS["signing_secret"], "--admin-token-file", str(token_file),
+            ],
+            sandbox_port,
+        )  # fmt: skip
+        try:
+            token = token_file.read_text(encoding="utf-8")
+            admin(sandbox_port, token, "POST", "faults", {"method": "*", "latency_ms": 50})
             rows = {
-                label: run_variant(variant, sandbox_port, Path(name), args.requests, args.server)
+                label: run_variant(variant, sandbox_port, token, Path(name), args.requests, args.server)
                 for label, variant in (("stock Bolt", "stock"), ("Delegate", "delegate"))
             }
-    finally:
-        sandbox.terminate()
-        sandbox.wait(10)
+        finally:
+            sandbox.terminate()
+            sandbox.wait(10)
 
     print(f"slash commands, {args.requests} sent one at a time over HTTP ({args.server}), Slack answering after 50 ms")
     names = list(rows)

@@ -10,7 +10,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from sandbox import oauth
+from sandbox.config import check_request_url
 from sandbox.errors import SlackError
+from sandbox.guard import guarded
 from sandbox.runtime import RUNTIME, Runtime
 from sandbox.state import Fault
 
@@ -105,24 +107,37 @@ def clear_faults(runtime: Runtime, method: str | None = None) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _converted(name: str, value: Any) -> Any:
+    kind = CONFIG_KNOBS[name]
+    if name == "request_url":
+        if value is not None and not isinstance(value, str):
+            raise ValueError("request_url must be a string or null")
+        check_request_url(value)
+        return value
+    if kind is dict:
+        return {str(method): int(limit) for method, limit in dict(value).items()}
+    if kind is list:
+        return [float(item) for item in value]
+    if kind is bool and isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return kind(value)
+
+
 def configure(runtime: Runtime, changes: dict[str, Any]) -> dict[str, Any]:
     """Change the knobs that may change at run time (rotation, expires_in, grace, error name, TTLs, request URL)."""
     unknown = set(changes) - set(CONFIG_KNOBS)
     if unknown:
         raise SlackError("invalid_arguments", status=400, detail=f"unknown settings: {sorted(unknown)}")
+    converted: dict[str, Any] = {}
+    for name, value in changes.items():
+        try:
+            converted[name] = _converted(name, value)
+        except (TypeError, ValueError) as error:
+            detail = str(error) if name == "request_url" else f"{name} must be a {CONFIG_KNOBS[name].__name__}"
+            raise SlackError("invalid_arguments", status=400, detail=detail) from None
     with runtime.state.lock:
-        for name, value in changes.items():
-            kind = CONFIG_KNOBS[name]
-            if value is None and name == "request_url":
-                setattr(runtime.config, name, None)
-            elif kind is dict:
-                setattr(runtime.config, name, {str(method): int(limit) for method, limit in value.items()})
-            elif kind is list:
-                setattr(runtime.config, name, [float(item) for item in value])
-            elif kind is bool and isinstance(value, str):
-                setattr(runtime.config, name, value.lower() in ("1", "true", "yes", "on"))
-            else:
-                setattr(runtime.config, name, kind(value))
+        for name, value in converted.items():
+            setattr(runtime.config, name, value)
         return {"ok": True, "config": runtime.state.snapshot()["config"]}
 
 
@@ -272,7 +287,11 @@ async def get_deliveries(request: web.Request) -> web.Response:
 
 async def post_advance(request: web.Request) -> web.Response:
     body = await _body(request)
-    return _json(advance_clock(request.app[RUNTIME], float(body.get("seconds", 0))))
+    try:
+        seconds = float(body.get("seconds", 0))
+    except (TypeError, ValueError):
+        raise SlackError("invalid_arguments", status=400, detail="seconds must be a number") from None
+    return _json(advance_clock(request.app[RUNTIME], seconds))
 
 
 async def post_expire(request: web.Request) -> web.Response:
@@ -348,25 +367,25 @@ async def post_response_url(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    """Mount the admin API and the response_url endpoint."""
+    """Mount the admin API (every endpoint behind the AdminGuard) and the response_url endpoint."""
     prefix = "/sandbox/admin"
-    app.router.add_get(f"{prefix}/state", get_state)
-    app.router.add_get(f"{prefix}/messages", get_messages)
-    app.router.add_get(f"{prefix}/tokens", get_tokens)
-    app.router.add_get(f"{prefix}/counters", get_counters)
-    app.router.add_get(f"{prefix}/deliveries", get_deliveries)
-    app.router.add_post(f"{prefix}/clock/advance", post_advance)
-    app.router.add_post(f"{prefix}/users/{{user_id}}/expire_tokens", post_expire)
-    app.router.add_post(f"{prefix}/users/{{user_id}}/revoke_tokens", post_revoke)
-    app.router.add_post(f"{prefix}/users/{{user_id}}/deactivate", post_deactivate)
-    app.router.add_post(f"{prefix}/users/{{user_id}}/reactivate", post_reactivate)
-    app.router.add_post(f"{prefix}/teams/{{team_id}}/uninstall", post_uninstall)
-    app.router.add_get(f"{prefix}/faults", get_faults)
-    app.router.add_post(f"{prefix}/faults", post_fault)
-    app.router.add_delete(f"{prefix}/faults", delete_faults)
-    app.router.add_post(f"{prefix}/config", post_config)
-    app.router.add_post(f"{prefix}/install", post_install)
-    app.router.add_post(f"{prefix}/deliver/{{kind}}", post_deliver)
-    app.router.add_post(f"{prefix}/say", post_say)
-    app.router.add_post(f"{prefix}/socket_mode/disconnect", post_socket_disconnect)
+    app.router.add_get(f"{prefix}/state", guarded(get_state))
+    app.router.add_get(f"{prefix}/messages", guarded(get_messages))
+    app.router.add_get(f"{prefix}/tokens", guarded(get_tokens))
+    app.router.add_get(f"{prefix}/counters", guarded(get_counters))
+    app.router.add_get(f"{prefix}/deliveries", guarded(get_deliveries))
+    app.router.add_post(f"{prefix}/clock/advance", guarded(post_advance))
+    app.router.add_post(f"{prefix}/users/{{user_id}}/expire_tokens", guarded(post_expire))
+    app.router.add_post(f"{prefix}/users/{{user_id}}/revoke_tokens", guarded(post_revoke))
+    app.router.add_post(f"{prefix}/users/{{user_id}}/deactivate", guarded(post_deactivate))
+    app.router.add_post(f"{prefix}/users/{{user_id}}/reactivate", guarded(post_reactivate))
+    app.router.add_post(f"{prefix}/teams/{{team_id}}/uninstall", guarded(post_uninstall))
+    app.router.add_get(f"{prefix}/faults", guarded(get_faults))
+    app.router.add_post(f"{prefix}/faults", guarded(post_fault))
+    app.router.add_delete(f"{prefix}/faults", guarded(delete_faults))
+    app.router.add_post(f"{prefix}/config", guarded(post_config))
+    app.router.add_post(f"{prefix}/install", guarded(post_install))
+    app.router.add_post(f"{prefix}/deliver/{{kind}}", guarded(post_deliver))
+    app.router.add_post(f"{prefix}/say", guarded(post_say))
+    app.router.add_post(f"{prefix}/socket_mode/disconnect", guarded(post_socket_disconnect))
     app.router.add_post("/sandbox/response/{key}", post_response_url)

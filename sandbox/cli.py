@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import click
 
-from sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig, check_request_url
 
 
 @click.group("sandbox")
@@ -66,6 +68,12 @@ def sandbox_command() -> None:
     help="Answer 429 past N calls a minute to METHOD, e.g. oauth.v2.access=600 (repeatable).",
 )
 @click.option("--invalid-grant", is_flag=True, help="Answer invalid_grant instead of invalid_refresh_token.")
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write this run's admin API token to this file (owner-only), for scripts that call /sandbox/admin/.",
+)
 @click.option("--print-config", is_flag=True, help="Print the effective settings (secrets hidden) and exit.")
 def serve(
     host: str,
@@ -85,13 +93,19 @@ def serve(
     refresh_grace: float,
     rate_limits: tuple[str, ...],
     invalid_grant: bool,
+    admin_token_file: Path | None,
     print_config: bool,
 ) -> None:
     """Serve slack.com's paths (/api/<method>, /oauth/v2/authorize, Socket Mode) and the console at http://HOST:PORT/."""
     from aiohttp import web
 
+    from sandbox.guard import new_admin_token
     from sandbox.server import RedactedAccessLogger, create_app
 
+    try:
+        check_request_url(request_url or None)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--request-url") from None
     settings: dict[str, Any] = {
         "request_url": request_url or None,
         "expires_in": expires_in,
@@ -139,6 +153,19 @@ def serve(
         click.echo(json.dumps(shown, indent=2))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    admin_token = new_admin_token()
+    if admin_token_file is not None:
+        write_owner_only(admin_token_file, admin_token)
     click.echo(f"Slack sandbox: console {base_url}, Web API {base_url}api/, client id {config.client_id}")
-    app = create_app(config, base_url=base_url)
+    if admin_token_file is not None:
+        click.echo(f"Admin API token written to {admin_token_file}")
+    app = create_app(config, base_url=base_url, port=port, admin_token=admin_token)
     web.run_app(app, host=host, port=port, print=None, access_log_class=RedactedAccessLogger)
+
+
+def write_owner_only(path: Path, text: str) -> None:
+    """Replace `path` with `text`, readable and writable by its owner only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)

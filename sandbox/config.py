@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from yarl import URL
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,35 @@ class SandboxTeam:
     name: str
     domain: str
     distributed: bool = True
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether `url` is plain http(s) to 127.0.0.0/8, ::1 or localhost, with no user info.
+
+    Parsed with yarl, as aiohttp parses the URL when the sandbox posts to it, so the two cannot disagree on the host.
+    """
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return False
+    if parsed.scheme not in ("http", "https") or parsed.user is not None or parsed.password is not None:
+        return False
+    host = (parsed.host or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_request_url(url: str | None) -> None:
+    """Raise ValueError unless `url` is None or a loopback http(s) URL: the sandbox posts there and reads the answer."""
+    if url is not None and not is_loopback_url(url):
+        raise ValueError(
+            "request_url must be an http(s) URL on a loopback address (127.0.0.1, ::1) or localhost, without user info: "
+            "the sandbox posts to it and shows what it answers"
+        )
 
 
 def _default_teams() -> list[SandboxTeam]:
@@ -97,6 +129,9 @@ class SandboxConfig:
     commands: list[str] = field(default_factory=lambda: ["/delegate"])
     global_shortcuts: list[str] = field(default_factory=list)
     message_shortcuts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_request_url(self.request_url)
 
     @property
     def default_team(self) -> SandboxTeam:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from sandbox.config import is_loopback_url
 from sandbox.errors import SlackError
 from sandbox.socket_mode import NoAck, SocketHub
 from sandbox.state import SandboxState, View
@@ -69,6 +70,8 @@ class Delivery:
         url = self.state.config.request_url
         if not url:
             raise SlackError("no_request_url")
+        if not is_loopback_url(url):  # SandboxConfig is mutable: check again what __post_init__ and configure checked
+            raise SlackError("request_url_not_loopback")
         assert self.session is not None
         timestamp = str(int(time.time()))
         headers = {
@@ -80,7 +83,8 @@ class Delivery:
         if retry[0]:
             headers.update({"X-Slack-Retry-Num": str(retry[0]), "X-Slack-Retry-Reason": retry[1]})
         timeout = aiohttp.ClientTimeout(total=self.state.config.delivery_timeout_seconds)
-        async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
+        # A redirect could lead off the loopback interface, so a 3xx is an answer like any other non-200.
+        async with self.session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False) as response:
             return response.status, await response.text(), response.headers.get("Content-Type", "")
 
     async def _send(

@@ -7,6 +7,7 @@ import binascii
 import hmac
 import html
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -228,10 +229,32 @@ def exchange(state: SandboxState, params: dict[str, str], authorization: str | N
 
 # ----- the authorize page -----
 
+CONSENT_TOKEN_TTL_SECONDS = 3600.0
 
-def _error_page(error: str, detail: str) -> web.Response:
+
+def consent_token(state: SandboxState) -> str:
+    """A token for one rendering of the consent page: its wall-clock time and an HMAC of it under the run's key."""
+    issued = str(int(time.time()))
+    return f"{issued}.{hmac.new(state.consent_key, issued.encode(), 'sha256').hexdigest()}"
+
+
+def valid_consent_token(state: SandboxState, value: str) -> bool:
+    """Whether `value` came from this run's consent page within the last hour."""
+    issued, _, mac = value.partition(".")
+    if not issued.isdigit() or not mac:
+        return False
+    expected = hmac.new(state.consent_key, issued.encode(), "sha256").hexdigest()
+    return hmac.compare_digest(mac.encode(), expected.encode()) and time.time() - int(issued) <= CONSENT_TOKEN_TTL_SECONDS
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    return origin is None or origin.lower() in (f"http://{request.host}".lower(), f"https://{request.host}".lower())
+
+
+def _error_page(error: str, detail: str, status: int = 400) -> web.Response:
     body = render("error.html", error=html.escape(error), detail=html.escape(detail))
-    return web.Response(text=body, status=400, content_type="text/html")
+    return web.Response(text=body, status=status, content_type="text/html")
 
 
 def _validated_redirect(state: SandboxState, params: Any) -> tuple[str | None, str | None]:
@@ -288,6 +311,7 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
         f"<input type='hidden' name='{name}' value='{html.escape(params.get(name, ''))}'>"
         for name in ("client_id", "scope", "user_scope", "redirect_uri", "state", "team")
     )
+    hidden += f"<input type='hidden' name='consent_token' value='{consent_token(state)}'>"
     body = render(
         "authorize.html",
         app_name=html.escape(state.config.app_name),
@@ -300,7 +324,11 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
 
 
 async def authorize_decision(request: web.Request) -> web.StreamResponse:
-    """POST /oauth/v2/authorize: Allow redirects with a code, Cancel with error=access_denied."""
+    """POST /oauth/v2/authorize: Allow redirects with a code, Cancel with error=access_denied.
+
+    Only a press on a consent page this run served counts (its `consent_token`, and no other site's `Origin`), so
+    another web page cannot mint codes by posting the form itself.
+    """
     from sandbox.runtime import RUNTIME
 
     state = request.app[RUNTIME].state
@@ -311,6 +339,10 @@ async def authorize_decision(request: web.Request) -> web.StreamResponse:
     given, target = _validated_redirect(state, params)
     if target is None:
         return _error_page("bad_redirect_uri", "The redirect_uri does not match any of the app's redirect URLs.")
+    if not _same_origin(request) or not valid_consent_token(state, str(form.get("consent_token", ""))):
+        return _error_page(
+            "invalid_consent", "This form did not come from a consent page the sandbox showed: open the link again.", 403
+        )
     oauth_state = params.get("state", "")
     if params.get("action") != "allow":
         raise _redirect_to(target, error="access_denied", state=oauth_state)

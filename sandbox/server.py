@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import socket
 import threading
@@ -15,7 +16,8 @@ from aiohttp.abc import AbstractAccessLogger
 from sandbox import admin, oauth, web_api
 from sandbox.config import SandboxConfig
 from sandbox.errors import SlackError
-from sandbox.pages import STATIC, TEMPLATES
+from sandbox.guard import ADMIN_GUARD, ADMIN_TOKEN_HEADER, AdminGuard, new_admin_token
+from sandbox.pages import STATIC, render
 from sandbox.runtime import RUNTIME, Runtime
 from sandbox.state import SandboxState
 
@@ -66,8 +68,20 @@ async def api_method(request: web.Request) -> web.StreamResponse:
 
 
 async def console_page(request: web.Request) -> web.StreamResponse:
-    """The console: a page to act as sandbox users and watch what the app does."""
-    return web.FileResponse(TEMPLATES / "console.html")
+    """The console: a page to act as sandbox users and watch what the app does, carrying the admin token it uses."""
+    guard = request.app[ADMIN_GUARD]
+    try:
+        guard.check_host(request)
+    except SlackError as error:
+        return web.Response(status=error.status, text=f"{error.error}: {error.extra['detail']}\n")
+    body = render("console.html", admin_token=html.escape(guard.token, quote=True))
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "frame-ancestors 'none'",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+    return web.Response(text=body, content_type="text/html", headers=headers)
 
 
 async def link(request: web.Request) -> web.StreamResponse:
@@ -88,13 +102,23 @@ async def _on_cleanup(app: web.Application) -> None:
 
 
 def create_app(
-    config: SandboxConfig | None = None, *, base_url: str = "http://127.0.0.1:4000/", state: SandboxState | None = None
+    config: SandboxConfig | None = None,
+    *,
+    base_url: str = "http://127.0.0.1:4000/",
+    state: SandboxState | None = None,
+    port: int | None = None,
+    admin_token: str | None = None,
 ) -> web.Application:
-    """The sandbox as an aiohttp application; `base_url` is where the app reaches it (for response_url, links)."""
+    """The sandbox as an aiohttp application.
+
+    `base_url` is where the app reaches it (for response_url, links); `port` is the one it listens on (default:
+    base_url's), which the admin API's loopback Host must name; `admin_token` defaults to a fresh random one.
+    """
     runtime = Runtime.build(config or SandboxConfig(), state)
     runtime.base_url = base_url
     app = web.Application(middlewares=[admin.admin_errors])
     app[RUNTIME] = runtime
+    app[ADMIN_GUARD] = AdminGuard.create(base_url, port=port, token=admin_token)
     app.router.add_route("*", "/api/{method}", api_method)
     app.router.add_get("/oauth/v2/authorize", oauth.authorize_page)
     app.router.add_post("/oauth/v2/authorize", oauth.authorize_decision)
@@ -121,6 +145,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
+        self._admin_token = new_admin_token()
 
     def __repr__(self) -> str:
         return f"SandboxServer(url={self.url if self._runner else None!r}, app_id={self.config.app_id!r})"
@@ -138,7 +163,10 @@ class SandboxServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"sandbox:{self.port}", daemon=True)
         self._thread.start()
-        self._app = create_app(self.config, base_url=self.url, state=self.state)
+        self._admin_token = new_admin_token()  # each start is a new run with a token of its own
+        self._app = create_app(
+            self.config, base_url=self.url, state=self.state, port=self.port, admin_token=self._admin_token
+        )
 
         async def serve() -> web.AppRunner:
             runner = web.AppRunner(
@@ -217,6 +245,16 @@ class SandboxServer:
     def url(self) -> str:
         """The root URL, e.g. `http://127.0.0.1:PORT/` (the console)."""
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def admin_token(self) -> str:
+        """This run's admin token (a new one at each start), for the `X-Sandbox-Admin-Token` header of admin requests."""
+        return self._admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers an admin API request needs: the admin token and a JSON content type."""
+        return {ADMIN_TOKEN_HEADER: self._admin_token, "Content-Type": "application/json"}
 
     @property
     def api_url(self) -> str:

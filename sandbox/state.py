@@ -205,6 +205,7 @@ class SandboxState:
         self.refreshes_by_user: Counter[str] = Counter()
         self.response_urls: dict[str, dict[str, Any]] = {}
         self.pending_events: list[tuple[str, dict[str, Any]]] = []
+        self.consent_key = secrets.token_bytes(32)
         self._ts_counter = 0
         self._call_times: dict[str, deque[float]] = {}
 

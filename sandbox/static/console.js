@@ -3,6 +3,10 @@
 
 const $ = (id) => document.getElementById(id);
 const ADMIN = "/sandbox/admin";
+// The admin API wants this run's token on every call; the sandbox puts it in the page, which only it can read.
+const ADMIN_HEADERS = {
+  "X-Sandbox-Admin-Token": document.querySelector("meta[name='sandbox-admin-token']").content,
+};
 let snapshot = null;
 let shownModalKey = "";
 let shownMessagesKey = "";
@@ -24,7 +28,7 @@ function el(tag, attrs = {}, ...children) {
 async function post(path, body) {
   const response = await fetch(ADMIN + path, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { ...ADMIN_HEADERS, "Content-Type": "application/json" },
     body: JSON.stringify(body || {}),
   });
   return response.json();
@@ -421,7 +425,7 @@ function render() {
 
 async function refresh() {
   try {
-    const response = await fetch(ADMIN + "/state");
+    const response = await fetch(ADMIN + "/state", { headers: ADMIN_HEADERS });
     snapshot = await response.json();
     render();
   } catch (error) {

@@ -15,7 +15,7 @@ from sandbox.server import SandboxServer
 from sandbox.state import redact
 from sandbox.testing import running_sandbox
 from tests.sandbox.conftest import ALICE, BOB, GENERAL
-from tests.sandbox.httputil import request
+from tests.sandbox.httputil import admin, request
 
 
 def refresh(client: WebClient, sandbox: SandboxServer, refresh_token: str) -> dict[str, Any]:
@@ -113,42 +113,37 @@ def test_faults_can_be_cleared_and_forced_errors(sandbox: SandboxServer, client:
 
 
 def test_admin_http_api(sandbox: SandboxServer, installed: dict[str, Any]) -> None:
-    admin = f"{sandbox.url}sandbox/admin"
     before = sandbox.now()
-    assert request("POST", f"{admin}/clock/advance", body={"seconds": 3600}).json()["now"] >= before + 3600
-    assert request("POST", f"{admin}/users/{ALICE}/expire_tokens", body={}).json()["expired"] == 1
-    tokens = request("GET", f"{admin}/tokens?user_id={ALICE}").json()["tokens"]
+    assert admin(sandbox, "POST", "clock/advance", {"seconds": 3600}).json()["now"] >= before + 3600
+    assert admin(sandbox, "POST", f"users/{ALICE}/expire_tokens", {}).json()["expired"] == 1
+    tokens = admin(sandbox, "GET", f"tokens?user_id={ALICE}").json()["tokens"]
     assert {token["status"] for token in tokens if token["kind"] == "user"} == {"expired"}
-    assert request("POST", f"{admin}/faults", body={"method": "auth.test", "status": 500}).json()["ok"] is True
-    assert request("GET", f"{admin}/faults").json()["faults"][0]["status"] == 500
-    assert request("DELETE", f"{admin}/faults").json()["ok"] is True
-    assert request("POST", f"{admin}/faults", body={"nope": 1}).status == 400
-    assert request("POST", f"{admin}/config", body={"expires_in": 60}).json()["config"]["expires_in"] == 60
-    answer = request("POST", f"{admin}/install", body={"user_id": BOB, "user_scope": "chat:write"}).json()
+    assert admin(sandbox, "POST", "faults", {"method": "auth.test", "status": 500}).json()["ok"] is True
+    assert admin(sandbox, "GET", "faults").json()["faults"][0]["status"] == 500
+    assert admin(sandbox, "DELETE", "faults").json()["ok"] is True
+    assert admin(sandbox, "POST", "faults", {"nope": 1}).status == 400
+    assert admin(sandbox, "POST", "config", {"expires_in": 60}).json()["config"]["expires_in"] == 60
+    answer = admin(sandbox, "POST", "install", {"user_id": BOB, "user_scope": "chat:write"}).json()
     assert answer["authed_user"]["expires_in"] == 60
-    assert request("POST", f"{admin}/users/{BOB}/revoke_tokens").json()["tokens"] == {"oauth": [BOB], "bot": []}
-    assert request("POST", f"{admin}/users/{BOB}/deactivate").json()["user"]["deleted"] is True
-    assert request("POST", f"{admin}/users/{BOB}/reactivate").json()["user"]["deleted"] is False
-    assert request("POST", f"{admin}/teams/T0SANDBOX1/uninstall").json()["ok"] is True
-    assert request("POST", f"{admin}/users/U0NOBODY/deactivate").json()["error"] == "user_not_found"
-    counters = request("GET", f"{admin}/counters").json()
+    assert admin(sandbox, "POST", f"users/{BOB}/revoke_tokens").json()["tokens"] == {"oauth": [BOB], "bot": []}
+    assert admin(sandbox, "POST", f"users/{BOB}/deactivate").json()["user"]["deleted"] is True
+    assert admin(sandbox, "POST", f"users/{BOB}/reactivate").json()["user"]["deleted"] is False
+    assert admin(sandbox, "POST", "teams/T0SANDBOX1/uninstall").json()["ok"] is True
+    assert admin(sandbox, "POST", "users/U0NOBODY/deactivate").json()["error"] == "user_not_found"
+    counters = admin(sandbox, "GET", "counters").json()
     assert counters["grants"]["direct_install"] == 2
-    state = request("GET", f"{admin}/state").json()
+    state = admin(sandbox, "GET", "state").json()
     assert {"users", "channels", "messages", "tokens", "views", "deliveries", "counters"} <= set(state)
-    assert request("GET", f"{admin}/messages").json()["messages"] == []
-    assert request("GET", f"{admin}/deliveries").json()["ok"] is True
+    assert admin(sandbox, "GET", "messages").json()["messages"] == []
+    assert admin(sandbox, "GET", "deliveries").json()["ok"] is True
 
 
 def test_admin_deliver_endpoint(sandbox: SandboxServer) -> None:
     sandbox.configure(request_url=None)
-    reply = request(
-        "POST",
-        f"{sandbox.url}sandbox/admin/deliver/slash_command",
-        body={"user_id": ALICE, "command": "/delegate", "text": "x"},
-    )
+    reply = admin(sandbox, "POST", "deliver/slash_command", {"user_id": ALICE, "command": "/delegate", "text": "x"})
     assert reply.json()["error"] == "no_request_url"
-    assert request("POST", f"{sandbox.url}sandbox/admin/deliver/nope", body={}).status == 404
-    assert request("POST", f"{sandbox.url}sandbox/admin/deliver/slash_command", body={}).status == 400
+    assert admin(sandbox, "POST", "deliver/nope", {}).status == 404
+    assert admin(sandbox, "POST", "deliver/slash_command", {}).status == 400
 
 
 def test_response_url_limits(sandbox: SandboxServer) -> None:
@@ -168,7 +163,7 @@ def test_no_token_values_in_dumps_or_reprs(sandbox: SandboxServer, installed: di
         sandbox.config.client_secret,
         sandbox.config.signing_secret,
     ]
-    dumps = request("GET", f"{sandbox.url}sandbox/admin/state").text + repr(sandbox) + repr(sandbox.config)
+    dumps = admin(sandbox, "GET", "state").text + repr(sandbox) + repr(sandbox.config)
     dumps += "".join(repr(token) for token in sandbox.state.tokens.values())
     assert not any(value in dumps for value in secret_values)
     assert redact(installed["access_token"]).startswith("xoxe.xoxb-1-…")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sandbox.cli import sandbox_command
 from sandbox.config import SandboxConfig
 from sandbox.testing import running_sandbox
-from tests.sandbox.httputil import request
+from tests.sandbox.httputil import admin, request
 
 MANIFEST = {
     "display_information": {"name": "Helper"},
@@ -65,7 +65,7 @@ def test_config_from_manifest() -> None:
     assert config.global_shortcuts == ["g1"] and config.message_shortcuts == ["m1"]
     assert config.token_rotation is False and config.expires_in == 60
     with running_sandbox(config) as sandbox:
-        state = request("GET", f"{sandbox.url}sandbox/admin/state").json()
+        state = admin(sandbox, "GET", "state").json()
         assert state["config"]["commands"] == ["/help-me", "/other"]
         assert state["config"]["links"] == {"Add to Slack": "http://127.0.0.1:3000/slack/install"}
         assert request("GET", sandbox.url).headers["Content-Type"].startswith("text/html")

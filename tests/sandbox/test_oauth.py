@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from sandbox.server import SandboxServer
 from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, CAROL, DAVE, USER_SCOPES
-from tests.sandbox.httputil import request
+from tests.sandbox.httputil import consent_token, request
 
 REDIRECT = "http://127.0.0.1:3000/slack/oauth_redirect"
 
@@ -32,7 +32,8 @@ def authorize_query(sandbox: SandboxServer, **overrides: str) -> dict[str, str]:
 
 
 def consent(sandbox: SandboxServer, action: str, user_id: str = ALICE, **overrides: str) -> dict[str, list[str]]:
-    form = {**authorize_query(sandbox, **overrides), "action": action, "user_id": user_id}
+    query = authorize_query(sandbox, **overrides)
+    form = {**query, "action": action, "user_id": user_id, "consent_token": consent_token(sandbox, query)}
     reply = request("POST", sandbox.authorize_url, form=form)
     assert reply.status == 302, reply.text
     location = reply.headers["Location"]

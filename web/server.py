@@ -99,8 +99,8 @@ class _DeadlineChannel(HTTPChannel):  # type: ignore[misc]
         if self.last_activity < silent_since:
             return True
         if not self._headers_ended:
-            return now - self._started > HEADER_TIMEOUT
-        return now - self._headers_ended > BODY_TIMEOUT
+            return now - self._started > self.server.header_timeout
+        return now - self._headers_ended > self.server.body_timeout
 
     def time_out(self) -> None:
         """Answer 408 and close once it is sent (no thread is serving this connection, so the I/O loop writes)."""
@@ -118,6 +118,8 @@ class _Deadlines:
     channel_class = _DeadlineChannel
     active_channels: dict[int, _DeadlineChannel]
     adj: Adjustments
+    header_timeout = HEADER_TIMEOUT
+    body_timeout = BODY_TIMEOUT
 
     def maintenance(self, now: float) -> None:
         clock = time.monotonic()
@@ -167,13 +169,17 @@ class BufferedServer:
         connection_limit: int = CONNECTION_LIMIT,
         backlog: int = 1024,
         log: AccessLogger | None = None,
+        header_timeout: float = HEADER_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        idle_timeout: int = IDLE_TIMEOUT,
     ):
         self.log = log
+        self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self.adjustments = Adjustments(
             threads=threads,
             connection_limit=_connection_limit(connection_limit),
             backlog=backlog,
-            channel_timeout=IDLE_TIMEOUT,
+            channel_timeout=idle_timeout,
             cleanup_interval=1,
             max_request_header_size=HEADER_LIMIT,
             max_request_body_size=BODY_LIMIT,
@@ -192,7 +198,7 @@ class BufferedServer:
 
     def _listener(self, app: WSGIApplication, sock: socket.socket) -> Any:
         kind = _UnixListener if sock.family == getattr(socket, "AF_UNIX", None) else _TcpListener
-        return kind(
+        listener = kind(
             app,
             self.map,
             _sock=sock,
@@ -201,6 +207,8 @@ class BufferedServer:
             bind_socket=False,
             sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
         )
+        listener.header_timeout, listener.body_timeout = self.header_timeout, self.body_timeout
+        return listener
 
     @property
     def server_address(self) -> Any:

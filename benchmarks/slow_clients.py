@@ -152,7 +152,7 @@ def run_level(server: str, workers: int, slow: int, window: float, sandbox_port:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--window", type=float, default=35.0, help="seconds of /healthz probes per level (past gunicorn's 30 s timeout)")
+    parser.add_argument("--window", type=float, default=35.0, help="seconds of probes per level (past the 30 s timeout)")
     parser.add_argument("--servers", default="waitress,sync", help="comma-separated: waitress (today's), sync (before)")
     args = parser.parse_args()
     sandbox_port = free_port()

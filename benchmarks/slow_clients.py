@@ -2,11 +2,12 @@
 
 The app runs as `python app.py run --workers N` runs it (HTTP mode, gunicorn, one process per worker), pointed at the
 sandbox standing in for Slack. The old server is the same command with only gunicorn's worker class set back to
-`sync`. For each server and each count of slow connections (as many as workers, then 2x and 10x), a fresh server is
-started, the slow clients connect (each sends a request line, then one header line every 5 s, and reconnects when
-the server closes on it, as an attacker would), and `/healthz` is asked on new connections, one after another, for
-a window of seconds; a probe gives up after 40 s (gunicorn's timeout is 30 s). Then the worker PIDs are compared
-with those from before: a PID gone is a worker the arbiter killed.
+`sync` (`--servers gthread` measures gunicorn's gthread workers with 4 threads the same way). For each server and
+each count of slow connections (as many as workers, then 2x and 10x), a fresh server is started, the slow clients
+connect (each sends a request line, then one header line every 5 s, and reconnects when the server closes on it, as
+an attacker would), and `/healthz` is asked on new connections, one after another, for a window of seconds; a probe
+gives up after 40 s (gunicorn's timeout is 30 s). Then the worker PIDs are compared with those from before: a PID
+gone is a worker the arbiter killed.
 
     .venv/bin/python -m benchmarks.slow_clients [--workers 2] [--window 35] [--servers waitress,sync]
 """
@@ -29,11 +30,12 @@ from stores import generate_key
 
 PROBE_TIMEOUT = 40.0
 LINE_EVERY = 5.0
-# `python app.py run` with gunicorn's worker class set back to what it was before web/server.py: nothing else differs.
-OLD_SERVER = (
+# `python app.py run` with only gunicorn's worker class changed: sync (before web/server.py), or gthread for comparison.
+OTHER_SERVER = (
     "import app; options = app.gunicorn_options; "
-    "app.gunicorn_options = lambda **kw: {**options(**kw), 'worker_class': 'sync'}; app.main()"
+    "app.gunicorn_options = lambda **kw: {{**options(**kw), 'worker_class': '{0}', 'threads': {1}}}; app.main()"
 )
+THREADS = {"sync": 1, "gthread": 4}
 
 
 def worker_pids(arbiter: int) -> set[int]:
@@ -108,7 +110,7 @@ def run_level(server: str, workers: int, slow: int, window: float, sandbox_port:
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
     }
-    command = ["-c", OLD_SERVER] if server == "sync" else ["app.py"]
+    command = ["app.py"] if server == "waitress" else ["-c", OTHER_SERVER.format(server, THREADS[server])]
     app = start([sys.executable, *command, "run", "--workers", str(workers)], port, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -153,7 +155,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--window", type=float, default=35.0, help="seconds of probes per level (past the 30 s timeout)")
-    parser.add_argument("--servers", default="waitress,sync", help="comma-separated: waitress (today's), sync (before)")
+    parser.add_argument(
+        "--servers", default="waitress,sync", help="comma-separated: waitress (today's), sync (before), gthread (4 threads)"
+    )
     args = parser.parse_args()
     sandbox_port = free_port()
     sandbox = start(

@@ -4,11 +4,12 @@ Why not gunicorn's sync workers (what `python app.py run` used before): a sync w
 thread it has, so a client that sends a header line every 5 s owns that worker until gunicorn's 30 s timeout
 SIGKILLs it, taking the lazy listeners' work after the ack and the refresher with it. Measured on this 2-core
 machine with benchmarks/slow_clients.py (two workers, two slow connections): `/healthz` took 31 s and both
-workers were killed. gunicorn's gthread worker (gunicorn 27) only waits 5 s for a connection's first byte off a
-thread; once a byte has come it parses the rest on a request thread with a blocking read, so the same slow clients
-hold its threads too (measured: with one slow connection per thread, `/healthz` waits for gunicorn's timeout).
-gevent would hold, but monkey-patches the whole process (the database drivers, the token manager's locks and
-threads) for a server that only needs to parse requests off its threads.
+workers were killed; with four or twenty, `/healthz` had no answer within 40 s. gunicorn's gthread worker
+(gunicorn 27) only waits 5 s for a connection's first byte off a thread; once a byte has come it parses the rest
+on a request thread with a blocking read, so slow clients hold its threads and it never closes them (measured, two
+workers of 4 threads: four slow connections landed on one worker and a `/healthz` probe got no answer within 40 s;
+with twenty, none did). gevent was not tried: it needs the whole process monkey-patched (the database drivers, the
+token manager's locks and threads) for a server that only needs to parse requests off its threads.
 
 waitress reads and parses every request in one I/O loop (poll) and hands a request to its threads only once its
 headers and body have arrived whole, so slow clients cost a file descriptor each, never a thread. It only has an
@@ -16,12 +17,15 @@ idle timeout, which a client sending a byte every few seconds never trips, so th
 the headers and one for the body (a 408, then the connection closes). `WaitressWorker` runs that server on the
 listening sockets a gunicorn worker inherits, keeping gunicorn's arbiter (processes, restarts, signals, the
 refresh budget per process), and heartbeats the arbiter from the I/O loop, which slow clients cannot stall. With
-that worker the same benchmark measures `/healthz` in a few milliseconds with 2, 4 and 20 slow connections and no
-worker killed (figures in the README), and acknowledgements per second stay within the 40x target over stock Bolt.
+that worker the same benchmark answers every `/healthz` probe for 35 s (median 1.6 to 2.3 ms) with 2, 4 and 20 slow
+connections, each cut after about 5.5 s, and no worker killed (README, Benchmarks); acknowledgements per second
+stay above the 40x target over stock Bolt.
 
 gunicorn settings the worker honours: bind, workers, `threads` (when above 1; else 8 per worker),
 `worker_connections` (open connections per worker), backlog, timeout (the heartbeat), graceful_timeout, max_requests,
-accesslog and access_log_format. It serves plain HTTP only (terminate TLS in front of it).
+accesslog and access_log_format. It serves plain HTTP only (terminate TLS in front of it). Since the heartbeat
+comes from the I/O loop, gunicorn restarts a worker whose loop is stuck, not one whose request threads all hang on
+something (gthread's heartbeat is the same); pre_request and post_request hooks are not called.
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ class BufferedServer:
             max_request_header_size=HEADER_LIMIT,
             max_request_body_size=BODY_LIMIT,
             asyncore_use_poll=True,  # select() stops at file descriptor 1024
-            ident="",  # no Server header
+            ident="Delegate",  # the Server header, and SERVER_SOFTWARE (a string, as WSGI wants)
         )
         self.map: dict[int, Any] = {}
         self.dispatcher = ThreadedTaskDispatcher()

@@ -15,10 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlparse
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import click
 from slack_bolt import App, BoltResponse
@@ -35,6 +33,7 @@ from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenManager
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
+from web.server import serve_threaded
 from web.wsgi import DelegateWSGI
 
 logger = logging.getLogger("delegate")
@@ -208,32 +207,13 @@ def configure_logging(settings: Settings) -> None:
 # -- servers ------------------------------------------------------------------------------------------------------
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        # The request line may carry an OAuth code in its query string: log the path only.
-        logging.getLogger("delegate.http").info("%s %s", self.command, self.path.split("?", 1)[0])
-
-
-def serve_threaded(wsgi_app: Any, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:
-    """A small threaded WSGI server in a background thread (Socket Mode's OAuth pages, the sandbox, tests)."""
-    server = make_server(host, port, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="delegate-http", daemon=True)
-    thread.start()
-    return server, thread
-
-
 def gunicorn_options(*, bind: str, workers: int, log_level: str) -> dict[str, Any]:
-    """Production server settings: sync workers, since every Slack request is acknowledged in a few milliseconds
-    and the slow work runs on the lazy-listener threads (measured: gthread workers cost about 1 ms more a request)."""
+    """Production server settings: gunicorn's processes, each serving through waitress, so that slow clients never
+    hold a worker (web/server.py says why and what was measured)."""
     return {
         "bind": bind,
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "web.server.WaitressWorker",
         "timeout": 30,
         "graceful_timeout": 10,
         "accesslog": "-",

@@ -61,9 +61,9 @@ def admin(port: int, token: str, method: str, path: str, body: dict[str, Any] | 
     return dict(json.loads(data))
 
 
-def start(args: list[str], port: int) -> subprocess.Popen[str]:
+def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start a process and wait until it accepts connections on its port."""
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

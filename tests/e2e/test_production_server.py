@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from app import gunicorn_options
+from benchmarks.slow_clients import SlowClient, worker_pids
 from listeners.manifest import MANIFEST_PATH
 from ops.wiring import open_stores
 from sandbox.config import SandboxConfig
@@ -79,3 +84,61 @@ def _healthy(base: str) -> bool:
         return fetch(base + "/healthz").status == 200
     except OSError:
         return False
+
+
+@pytest.mark.slow
+def test_slow_clients_neither_starve_nor_kill_the_workers(tmp_path: Path) -> None:
+    """As many slow connections as workers, each sending a header line every 5 s, past gunicorn's timeout.
+
+    Under sync workers each of them owned a worker: /healthz waited until gunicorn killed the workers at 30 s.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = SandboxConfig.from_manifest(MANIFEST_PATH, redirect_urls=[f"{base}/slack/oauth_redirect"])
+    sandbox_port = free_port()
+    while sandbox_port == port:
+        sandbox_port = free_port()
+    workers = 2
+    with running_sandbox(config, port=sandbox_port) as sandbox:
+        env = {**os.environ, **delegate_env(config, sandbox, base, f"sqlite:///{tmp_path / 'prod.sqlite3'}")}
+        log = tmp_path / "server.log"
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                [sys.executable, "app.py", "run", "--workers", str(workers)], cwd=ROOT, env=env, stdout=output, stderr=output
+            )
+            stop = threading.Event()
+            clients = [SlowClient(port, stop) for _ in range(workers)]
+            try:
+                wait_for(lambda: _healthy(base) and len(worker_pids(server.pid)) == workers, timeout=30)
+                before = worker_pids(server.pid)
+                for client in clients:
+                    client.start()
+                time.sleep(1)  # each slow client is connected and has sent its first line
+                ends = time.monotonic() + gunicorn_options(bind="", workers=1, log_level="INFO")["timeout"] + 5
+                answered = 0
+                while time.monotonic() < ends:
+                    assert _health_status(port) == 200
+                    answered += 1
+                    time.sleep(1)
+                after = worker_pids(server.pid)
+            finally:
+                stop.set()
+                for client in clients:
+                    client.join(10)
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+        assert answered > 30
+        assert after == before, "gunicorn killed a worker"
+        assert sum(client.cut for client in clients) > 0  # the server let go of them, and they came back
+        text = log.read_text()
+        assert "WORKER TIMEOUT" not in text and "Traceback" not in text
+
+
+def _health_status(port: int) -> int:
+    """GET /healthz on a new connection, giving up after 5 s (under sync workers it waited for the workers' death)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status
+    finally:
+        connection.close()

@@ -18,9 +18,10 @@ the headers and one for the body (a 408, then the connection closes). `WaitressW
 listening sockets a gunicorn worker inherits, keeping gunicorn's arbiter (processes, restarts, signals, the
 refresh budget per process), and heartbeats the arbiter from the I/O loop, which slow clients cannot stall. With
 that worker the same benchmark answers every `/healthz` probe for 35 s (median 1.6 to 2.3 ms) with 2, 4 and 20 slow
-connections, each cut after about 5.5 s, and no worker killed (README, Benchmarks); benchmarks/ack_throughput.py
-acknowledges as fast as under sync workers (runs alternated in the same minutes: 63.7x / 39.9x, 36.7x / 36.8x,
-48.5x / 45.5x stock Bolt's rate; median over 8 runs 44x).
+connections, each cut after about 5.5 s, and no worker killed (README, Benchmarks). The price is the hand-off from
+the I/O loop to a request thread: benchmarks/ack_throughput.py, run alternately with sync workers on a quiet machine,
+spent about 0.5 ms more CPU per slash command (2.2-2.5 ms against 1.75-1.9 ms); Delegate still acknowledges about
+42 times as many commands per second as stock Bolt (median of 13 runs).
 
 gunicorn settings the worker honours: bind, workers, `threads` (when above 1; else 8 per worker),
 `worker_connections` (open connections per worker), backlog, timeout (the heartbeat), graceful_timeout, max_requests,

@@ -277,6 +277,16 @@ class BufferedServer:
                 pass
 
 
+def _close_then_report(body: object, done: Callable[[int], None], sent: int) -> None:
+    """Close the app's response body as WSGI asks (when it can be closed), then report how many bytes were sent."""
+    try:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    finally:
+        done(sent)
+
+
 class _SentList(list[bytes]):
     """A response body that is a list (Bolt's): kept a list, so that the server still sees its length."""
 
@@ -286,12 +296,7 @@ class _SentList(list[bytes]):
         self.original = body
 
     def close(self) -> None:
-        try:
-            close = getattr(self.original, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.done(sum(len(chunk) for chunk in self))
+        _close_then_report(self.original, self.done, sum(len(chunk) for chunk in self))
 
 
 class _Sent:
@@ -308,12 +313,7 @@ class _Sent:
             yield chunk
 
     def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.done(self.sent)
+        _close_then_report(self.body, self.done, self.sent)
 
 
 class AccessLog:

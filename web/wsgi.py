@@ -31,14 +31,18 @@ TEXT: dict[str, Sequence[str]] = {"content-type": ["text/plain; charset=utf-8"]}
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is legal in a header value; CR, LF and the rest are not
 
 
+def unexpected_error_page() -> str:
+    """What a person sees when Delegate fails on its own side: no detail, and the assurance that nothing changed."""
+    return page("Something went wrong", "<p>Delegate hit an unexpected error. Nothing was changed; try again.</p>")
+
+
 def _header_safe(response: BoltResponse) -> BoltResponse:
     """The response, or a 500 page if a header carries a control character (a CR/LF would split the header)."""
     headers = response.headers.items()
     if not any(_CONTROL.search(name) or any(_CONTROL.search(value) for value in values) for name, values in headers):
         return response
     logger.error("refused to send a response header with a control character (status %s)", response.status)
-    body = page("Something went wrong", "<p>Delegate hit an unexpected error. Nothing was changed; try again.</p>")
-    return BoltResponse(status=500, body=body, headers={"content-type": "text/html; charset=utf-8"})
+    return BoltResponse(status=500, body=unexpected_error_page(), headers={"content-type": "text/html; charset=utf-8"})
 
 
 def landing_page() -> str:
@@ -111,9 +115,8 @@ class DelegateWSGI(SlackRequestHandler):
             return self.guard(environ, start_response)
         except Exception:  # noqa: BLE001 - the person gets a page, the operator gets the traceback in the log
             logger.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-            body = page("Something went wrong", "<p>Delegate hit an unexpected error. Nothing was changed; try again.</p>")
             start_response("500 Internal Server Error", [("content-type", "text/html; charset=utf-8")])
-            return [body.encode()]
+            return [unexpected_error_page().encode()]
 
     def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """What a request that passed the guard gets: Bolt, the OAuth pages, the landing page or the health check."""

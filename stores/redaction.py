@@ -32,18 +32,12 @@ _TOKEN = re.compile(r"(?<![A-Za-z0-9])(?P<kind>xox[a-z]?(?:\.xox[a-z]?)?|xapp)[-
 _KEY_RING = re.compile(
     r"""(?P<head>TOKEN_ENCRYPTION_KEYS['"]?\s*[:=]\s*['"]?)[A-Za-z0-9_=+/-]+(?:\s*,\s*[A-Za-z0-9_=+/-]+)*"""
 )
-_FIELD_NAMES = (
-    "client_secret",
-    "refresh_token",
-    "access_token",
-    "signing_secret",
-    "response_url",
-    "ticket",
-    "token",
-    "code",
-)
+# Labels whose value is a secret; the short, common words only count at the start of a word.
+_SECRET_LABELS = ("client_secret", "signing_secret", "refresh_token", "access_token", "response_url")
+_SECRET_WORDS = ("ticket", "token", "code")
+_FIELD_NAMES = _SECRET_LABELS + _SECRET_WORDS  # any of these in a line is the cue to run _SECRET_FIELD
 _SECRET_FIELD = re.compile(
-    r"""(?P<name>(?:client|signing)_secret|(?:refresh|access)_token|response_url|\b(?:ticket|token|code))"""
+    rf"""(?P<name>{"|".join(_SECRET_LABELS)}|\b(?:{"|".join(_SECRET_WORDS)}))"""
     r"""(?P<sep>['"]?\s*[:=]\s*['"]?)(?P<value>[^'"&\s,}\]]+)""",
     re.IGNORECASE,
 )

@@ -24,7 +24,12 @@ def private_directory(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create the file empty and owner-only (0600) if it is missing, else tighten it to 0600; returns it."""
+    """Create the file empty and owner-only (0600) if it is missing, else tighten it to 0600; returns it.
+
+    A missing parent folder is created 0700; an existing one is left as it is (it may be shared, such as /var/lib).
+    """
+    if not path.parent.exists():
+        private_directory(path.parent)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         os.fchmod(descriptor, 0o600)
@@ -34,12 +39,8 @@ def private_file(path: Path) -> Path:
 
 
 def private_sqlite_files(database: Path) -> None:
-    """Make the database file and whichever of its companion files exist owner-only (0600).
-
-    A missing parent folder is created 0700; an existing one is left as it is (it may be shared, such as /var/lib).
-    """
-    if not database.parent.exists():
-        private_directory(database.parent)
+    """Make the database file (and a missing parent folder, as private_file does) and whichever of its companion
+    files exist owner-only (0600)."""
     private_file(database)
     for suffix in SQLITE_COMPANIONS:
         companion = database.with_name(database.name + suffix)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from .files import private_directory, private_file
+from .files import private_file
 from .token_rows import TokenKey
 
 __all__ = ["FileLocks", "Held", "PostgresLocks", "RefreshLocks", "locks_for"]
@@ -127,8 +127,6 @@ class FileLocks:
     def __init__(self, path: Path, *, client_id: str):
         self.path = path
         self.client_id = client_id
-        if not path.parent.exists():
-            private_directory(path.parent)
         private_file(path)  # tightened too if an earlier version left it readable by others
 
     def close(self) -> None:

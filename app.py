@@ -183,11 +183,10 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
             logger.exception("health check failed")
             return False
 
-    # Behind a reverse proxy every browser arrives from the proxy's address: name it so the per-address limit on
-    # install and connect links reads X-Forwarded-For instead (web/ratelimit.py).
-    proxies = [p.strip() for p in os.environ.get("DELEGATE_TRUSTED_PROXIES", "").split(",") if p.strip()]
     assert settings.signing_secret  # create_app has checked it
-    wsgi = DelegateWSGI(app, signing_secret=settings.signing_secret, health_check=healthy, trusted_proxies=proxies)
+    wsgi = DelegateWSGI(
+        app, signing_secret=settings.signing_secret, health_check=healthy, trusted_proxies=settings.trusted_proxies
+    )
     wsgi.stores = stores
     return wsgi
 

@@ -67,6 +67,8 @@ class Settings:
     authorize_url: str = DEFAULT_AUTHORIZE_URL
     port: int = 3000
     log_level: str = "INFO"
+    # Reverse proxies whose X-Forwarded-For names the client, for the per-address limit on install and connect links.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
@@ -130,6 +132,7 @@ class Settings:
             authorize_url=authorize_url,
             port=port,
             log_level=log_level,
+            trusted_proxies=tuple(p.strip() for p in (env.get("DELEGATE_TRUSTED_PROXIES") or "").split(",") if p.strip()),
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -23,9 +23,15 @@ def test_defaults_are_the_embedded_ones() -> None:
     assert settings.api_url == "https://slack.com/api/"
     assert settings.authorize_url == "https://slack.com/oauth/v2/authorize"
     assert settings.client_id is None and settings.encryption_keys is None
+    assert settings.trusted_proxies == ()
     assert required_for_run({}, sandbox=False) == ()  # nothing configured: the built-in sandbox
     assert required_for_run({"SLACK_SIGNING_SECRET": "x"}, sandbox=False) == FOR_SLACK
     assert required_for_run({"SLACK_SIGNING_SECRET": "x"}, sandbox=True) == ()
+
+
+def test_trusted_proxies_are_a_comma_separated_list() -> None:
+    settings = Settings.from_env({"DELEGATE_TRUSTED_PROXIES": " 10.0.0.1, ,10.0.0.2,"})
+    assert settings.trusted_proxies == ("10.0.0.1", "10.0.0.2")
 
 
 def test_every_malformed_value_is_named_at_once() -> None:

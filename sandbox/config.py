@@ -25,12 +25,18 @@ class SandboxUser:
 
 @dataclass(frozen=True)
 class SandboxChannel:
-    """A public channel in a sandbox workspace."""
+    """A channel in a sandbox workspace: public, or private to its `members`."""
 
     id: str
     name: str
     team_id: str
     topic: str = ""
+    is_private: bool = False
+    members: tuple[str, ...] = ()
+
+    def visible_to(self, user_id: str) -> bool:
+        """Whether the person can see (and so mention) the channel: any public one, a private one they are in."""
+        return not self.is_private or user_id in self.members
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,8 @@ class SandboxConfig:
     users: list[SandboxUser] = field(default_factory=_default_users)
     channels: list[SandboxChannel] = field(default_factory=_default_channels)
     commands: list[str] = field(default_factory=lambda: ["/delegate"])
+    escaped_commands: list[str] = field(default_factory=list)  # the manifest's `should_escape: true` commands
+    custom_emoji: list[str] = field(default_factory=list)  # names a workspace added, accepted beside Slack's own
     global_shortcuts: list[str] = field(default_factory=list)
     message_shortcuts: list[str] = field(default_factory=list)
 
@@ -151,9 +159,10 @@ class SandboxConfig:
         name = (manifest.get("display_information") or {}).get("name")
         if name:
             values["app_name"] = name
-        commands = [entry["command"] for entry in features.get("slash_commands") or [] if entry.get("command")]
-        if commands:
-            values["commands"] = commands
+        entries = [entry for entry in features.get("slash_commands") or [] if entry.get("command")]
+        if entries:
+            values["commands"] = [entry["command"] for entry in entries]
+            values["escaped_commands"] = [entry["command"] for entry in entries if entry.get("should_escape") is True]
         shortcuts = features.get("shortcuts") or []
         values["global_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "global"]
         values["message_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "message"]

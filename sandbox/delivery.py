@@ -16,6 +16,7 @@ import aiohttp
 
 from sandbox.config import is_loopback_url
 from sandbox.errors import SlackError
+from sandbox.escaping import escape_command_text, html_escape
 from sandbox.socket_mode import NoAck, SocketHub
 from sandbox.state import SandboxState, View
 
@@ -179,7 +180,7 @@ class Delivery:
             "user_id": user["id"],
             "user_name": user["username"],
             "command": command,
-            "text": text,
+            "text": self.sent_text(team["id"], user["id"], command, text),
             "api_app_id": self.state.config.app_id,
             "is_enterprise_install": "false",
             "response_url": self.state.new_response_url(self.base_url, team["id"], channel.id, user["id"], command),
@@ -190,6 +191,29 @@ class Delivery:
         if record["error"] is None and isinstance(record["body"], dict) and record["body"]:
             record["message"] = self.show_response(record["body"], team["id"], channel.id, user["id"], via="ack")
         return record
+
+    def sent_text(self, team_id: str, user_id: str, command: str, text: str) -> str:
+        """What Slack sends for `text` typed after `command`: escaped as the manifest's `should_escape` says."""
+        if command not in self.state.config.escaped_commands:
+            return html_escape(text)
+        state = self.state
+
+        def channel_id(name: str) -> str | None:
+            with state.lock:
+                for channel in state.channels.values():
+                    if channel.team_id == team_id and channel.name == name and not channel.id.startswith("D"):
+                        return channel.id if channel.visible_to(user_id) else None
+            return None
+
+        def person_id(name: str) -> str | None:
+            with state.lock:
+                for person in state.users.values():
+                    names = (person.user.name, person.display_name.lower())
+                    if person.user.team_id == team_id and not person.deleted and name in names:
+                        return person.user.id
+            return None
+
+        return escape_command_text(text, channel_id=channel_id, user_id=person_id)
 
     def show_response(
         self, body: dict[str, Any], team_id: str, channel_id: str, user_id: str, *, via: str

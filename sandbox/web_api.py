@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import oauth
+from sandbox.emoji import emoji_problem
 from sandbox.errors import SlackError
 from sandbox.state import SandboxState, Token, View
 
@@ -228,6 +229,8 @@ def profile_set(call: Call) -> dict[str, Any]:
         raise SlackError("invalid_profile", response_metadata={"messages": [f"[ERROR] cannot set {sorted(unknown)}"]})
     if len(str(changes.get("status_text", ""))) > 100:
         raise SlackError("too_long")
+    if problem := emoji_problem(str(changes.get("status_emoji") or ""), call.state.config.custom_emoji):
+        raise SlackError(problem)
     for name, value in changes.items():
         if name == "status_expiration":
             person.status_expiration = int(value or 0)

@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta, tzinfo
 __all__ = [
     "ClearStatus",
     "PostRequest",
+    "SearchRequest",
     "SetStatus",
     "SnoozeRequest",
     "StatusExpiry",
@@ -17,6 +18,7 @@ __all__ = [
     "parse_clock",
     "parse_duration",
     "parse_post",
+    "parse_search",
     "parse_snooze",
     "parse_status",
     "SNOOZE_LIMIT",
@@ -25,6 +27,8 @@ __all__ = [
     "STATUS_USAGE",
     "describe_duration",
     "parse_emoji",
+    "readable",
+    "unescape",
 ]
 
 STATUS_TEXT_LIMIT = 100  # Slack's limit on status_text
@@ -40,6 +44,10 @@ _DURATION = re.compile(r"(?:\d+\s*[a-z]+\s*)+")
 _CLOCK_24 = re.compile(r"([01]?\d|2[0-3])[:h.]([0-5]\d)")
 _CLOCK_12 = re.compile(r"(1[0-2]|0?[1-9])(?::([0-5]\d))?\s*(am|pm)")
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
+_LABELLED_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_PERSON = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_MENTION = re.compile(r"<([#@!])([^>|]*)(?:\|([^>]*))?>")
+_EXPIRY_SHAPE = re.compile(r"\d")  # an expiry starting with a digit is meant as one, even when it does not parse
 _EMOJI = re.compile(r":[a-z0-9_+'\-]+:(?::skin-tone-[2-6]:)?")
 _EXPIRY_TAIL = re.compile(r"(?P<head>.*)(?:^|\s)(?P<word>for|until)\s+(?P<value>\S.*)", re.IGNORECASE | re.DOTALL)
 
@@ -51,6 +59,23 @@ class UsageError(ValueError):
 def _shown(text: str) -> str:
     """The person's own words, quoted back in mrkdwn without turning into mentions or links."""
     return text.strip()[:60].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+
+
+def unescape(text: str) -> str:
+    """Command text as the person typed it: Slack sends `&`, `<` and `>` as HTML entities in every command."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def readable(text: str) -> str:
+    """Slack-formatted text as a person reads it, for plain_text: `<#C1|random>` -> `#random`, `&amp;` -> `&`."""
+
+    def shown(match: re.Match[str]) -> str:
+        sign, target, label = match[1], match[2], match[3]
+        if sign == "!":
+            return f"@{label or target}"
+        return f"{sign}{label or target}"
+
+    return unescape(_MENTION.sub(shown, text))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -101,17 +126,58 @@ class PostRequest:
     named_channel: bool  # True when the person named another channel than the one they typed in
 
 
+def no_channel_error(word: str, nothing_done: str, example: str) -> UsageError:
+    """A `#word` Slack did not turn into a channel mention: no channel by that name the person can see."""
+    return UsageError(
+        f"There is no channel `{_shown(unescape(word))}` that you can see, so {nothing_done}. Check the name: Slack "
+        f"offers the channels you can use as you type `#`. {example}"
+    )
+
+
 def parse_post(text: str, *, current_channel: str) -> PostRequest:
-    """`[#channel] message`: the channel defaults to the one where the command was typed."""
+    """`[#channel] message` as Slack escapes it: an escaped channel, or none for here; a plain `#word` is refused."""
     stripped = text.strip()
     channel, named = current_channel, False
     match = _CHANNEL.match(stripped)
+    first = stripped.split(maxsplit=1)[0] if stripped else ""
     if match:
         channel, named = match[1], True
         stripped = stripped[match.end() :].strip()
+    elif first.startswith("#") and len(first) > 1:
+        # Slack sends a channel the person can see as <#C…|name>; a plain #word is a typo or a channel they cannot see.
+        raise no_channel_error(
+            first, "nothing was posted", "To start a message with #, put a backslash before it: `/post-as-me \\#1 is done`."
+        )
+    elif first.startswith("\\#"):
+        stripped = stripped[1:]
     if not stripped:
         raise UsageError("Say what to post: `/post-as-me Hello all` or `/post-as-me #general Hello all`.")
     return PostRequest(channel_id=channel, text=stripped, named_channel=named)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Search the person's messages for `query` (in search.messages' own syntax)."""
+
+    query: str
+
+
+def parse_search(text: str) -> SearchRequest:
+    """`words [in:#channel]` as Slack escapes it: `in:<#C…|name>` becomes `in:#name`; an unknown channel is refused."""
+    terms = []
+    for term in text.split():
+        if term.lower().startswith("in:"):
+            target = term[3:]
+            if channel := _LABELLED_CHANNEL.fullmatch(target):
+                terms.append(f"in:#{channel[2]}" if channel[2] else f"in:<#{channel[1]}>")
+                continue
+            if person := _PERSON.fullmatch(target):
+                terms.append(f"in:<@{person[1]}>")  # the direct messages with that person
+                continue
+            word = target if target.startswith("#") else f"#{target}"
+            raise no_channel_error(word, "nothing was searched", "Add the channel as `in:#channel`, picked from that list.")
+        terms.append(_PERSON.sub(lambda match: f"<@{match[1]}>", term))
+    return SearchRequest(query=" ".join(terms))
 
 
 @dataclass(frozen=True)
@@ -147,6 +213,7 @@ class SetStatus:
     emoji: str
     text: str
     expiry: StatusExpiry | None
+    not_expiry: str = ""  # a trailing `for …` / `until …` that is not a duration or time, so is part of the text
 
 
 @dataclass(frozen=True)
@@ -176,15 +243,16 @@ def parse_status(text: str) -> SetStatus | ClearStatus:
     if not rest or rest.lower() == "help":
         raise UsageError(STATUS_USAGE)
     expiry: StatusExpiry | None = None
+    not_expiry = ""
     if tail := _EXPIRY_TAIL.fullmatch(rest):
+        word, value = tail["word"].lower(), tail["value"].strip()
         try:
-            if tail["word"].lower() == "for":
-                expiry = StatusExpiry(after=parse_duration(tail["value"]))
-            else:
-                expiry = StatusExpiry(at=parse_clock(tail["value"]))
+            expiry = StatusExpiry(after=parse_duration(value)) if word == "for" else StatusExpiry(at=parse_clock(value))
             rest = tail["head"].strip()
-        except UsageError:
-            expiry = None  # "waiting for Godot": part of the text, not an expiry
+        except UsageError as error:
+            if _EXPIRY_SHAPE.match(value):
+                raise UsageError(f"{error}\n{STATUS_USAGE}") from None
+            not_expiry = f"{word} {value}"  # "waiting for Godot": part of the text, not an expiry
     emoji = ""
     first, _, remainder = rest.partition(" ")
     if first.startswith(":") and (code := parse_emoji(first)):
@@ -195,7 +263,7 @@ def parse_status(text: str) -> SetStatus | ClearStatus:
         raise UsageError(f"Give an emoji, a text or both.\n{STATUS_USAGE}")
     if len(rest) > STATUS_TEXT_LIMIT:
         raise UsageError(f"A status text can be {STATUS_TEXT_LIMIT} characters at most; yours has {len(rest)}.")
-    return SetStatus(emoji=emoji, text=rest, expiry=expiry)
+    return SetStatus(emoji=emoji, text=rest, expiry=expiry, not_expiry=not_expiry)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,8 @@ _SLACK_ERRORS = {
     "too_long": "the text is too long",
     "invalid_profile": "Slack refused those profile values",
     "profile_set_failed": "Slack refused those profile values",
+    "profile_status_set_failed_not_valid_emoji": "Slack has no emoji by that name in this workspace",
+    "profile_status_set_failed_not_emoji_syntax": "an emoji is written like `:coffee:`",
     "snooze_not_active": "you are not snoozing",
     "snooze_end_failed": "Slack could not end the snooze",
     "snooze_failed": "Slack could not start the snooze",

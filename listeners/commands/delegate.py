@@ -11,6 +11,7 @@ from ..acting import tell
 from ..connection import connection_blocks, disconnect_button
 from ..context import delegate_of, person_of
 from ..help import help_reply
+from ..parsing import unescape
 from ..replies import Reply, connect_prompt, escape, section, text_reply, unexpected_error_reply
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def subcommand(command: dict[str, Any]) -> str | None:
 def delegate_ack(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     action = subcommand(command)
     if action is None:
-        typed = escape((command.get("text") or "").strip()[:60]).replace("`", "'")
+        typed = escape(unescape(command.get("text") or "").strip()[:60]).replace("`", "'")
         ack(response_type="ephemeral", **text_reply(f"`/delegate {typed}`? {USAGE}"))
     elif action == "help":
         ack(response_type="ephemeral", **help_reply())

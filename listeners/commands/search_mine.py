@@ -7,7 +7,8 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 
 from ..acting import ack_for_person, attempt, ready_client, tell
-from ..replies import Reply, context_line, escape, section, text_reply
+from ..parsing import UsageError, parse_search, readable
+from ..replies import Reply, context_line, section, text_reply
 
 NEEDED = ("search:read",)
 DOING = "search your messages"
@@ -16,12 +17,18 @@ USAGE = (
     "Only you see the results."
 )
 RESULTS = 10
+HEADER_LIMIT = 150  # Slack's limit on a header block's text
 
 
 def search_mine_ack(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     query = (command.get("text") or "").strip()
     if not query or query.lower() == "help":
         ack(response_type="ephemeral", **text_reply(USAGE))
+        return
+    try:
+        parse_search(query)
+    except UsageError as error:
+        ack(response_type="ephemeral", **text_reply(str(error)))
         return
     ack_for_person(ack, context, needed=NEEDED, doing=DOING)
 
@@ -44,25 +51,40 @@ def _where(channel: dict[str, Any]) -> str:
     return f"<#{channel['id']}>" if channel.get("id") else "a conversation"
 
 
+def _quoted(query: str) -> str:
+    """The query in mrkdwn as Slack sent it (its `&`, `<`, `>` already entities), as inline code."""
+    return f"`{query.replace('`', chr(39))}`"
+
+
+def _header(text: str) -> dict[str, Any]:
+    """A header block: plain_text, so no mrkdwn and no HTML entities, at most HEADER_LIMIT characters."""
+    shown = text if len(text) <= HEADER_LIMIT else text[: HEADER_LIMIT - 1] + "…"
+    return {"type": "header", "text": {"type": "plain_text", "text": shown}}
+
+
 def results_reply(query: str, answer: Any) -> Reply:
-    """The matches (a search.messages answer) as blocks, newest first as Slack returned them."""
+    """The matches (a search.messages answer) as blocks, newest first as Slack returned them.
+
+    `query` is the text as Slack sent it: mrkdwn-safe already, and made readable for the plain_text header.
+    """
     messages = answer.get("messages") or {}
     matches = messages.get("matches") or []
     total = int(messages.get("total") or len(matches))
     if not matches:
-        return text_reply(f"No message of yours matches `{escape(query)}`.")
+        return text_reply(f"No message of yours matches {_quoted(query)}.")
     shown = min(len(matches), RESULTS)
-    heading = f"*{total} message{'s' if total != 1 else ''} of yours match `{escape(query)}`*"
+    count = "1 message of yours matches" if total == 1 else f"{total} messages of yours match"
+    heading = f"{count} “{readable(query)}”"
     if total > shown:
         heading += f" (the {shown} most recent)"
-    blocks: list[dict[str, Any]] = [section(heading)]
+    blocks: list[dict[str, Any]] = [_header(heading)]
     for match in matches[:RESULTS]:
         ts = str(match.get("ts") or "0")
         when = f"<!date^{int(float(ts))}^{{date_short_pretty}} {{time}}|{ts}>"
         link = f" · <{match['permalink']}|open>" if match.get("permalink") else ""
         blocks.append(section(_excerpt(str(match.get("text") or "")) or "_(no text)_"))
         blocks.append(context_line(f"{_where(match.get('channel') or {})} · {when}{link}"))
-    return {"text": f"{total} messages match {query}", "blocks": blocks}
+    return {"text": f"{count} {_quoted(query)}", "blocks": blocks}
 
 
 def search_mine_callback(command: dict[str, Any], context: BoltContext, respond: Respond) -> None:
@@ -71,8 +93,13 @@ def search_mine_callback(command: dict[str, Any], context: BoltContext, respond:
     if client is None or not query or query.lower() == "help":
         return
 
+    try:
+        request = parse_search(query)
+    except UsageError:
+        return  # the acknowledgement said why
+
     def search() -> Reply:
-        answer = client.search_messages(query=my_query(query, client.user_id), count=RESULTS, sort="timestamp")
+        answer = client.search_messages(query=my_query(request.query, client.user_id), count=RESULTS, sort="timestamp")
         return results_reply(query, answer)
 
     reply = attempt(search, context, doing=DOING)

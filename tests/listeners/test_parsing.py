@@ -17,8 +17,11 @@ from listeners.parsing import (
     parse_duration,
     parse_emoji,
     parse_post,
+    parse_search,
     parse_snooze,
     parse_status,
+    readable,
+    unescape,
 )
 
 
@@ -62,7 +65,6 @@ def test_post_defaults_to_the_current_channel_unless_one_is_named() -> None:
     assert (here.channel_id, here.text, here.named_channel) == ("C1", "Hello <@U2|bob>", False)
     there = parse_post("<#C9|random>   Hello all", current_channel="C1")
     assert (there.channel_id, there.text, there.named_channel) == ("C9", "Hello all", True)
-    assert parse_post("#random hi", current_channel="C1").text == "#random hi"  # unescaped: plain text
     for empty in ("", "   ", "<#C9|random>"):
         with pytest.raises(UsageError, match="/post-as-me"):
             parse_post(empty, current_channel="C1")
@@ -73,7 +75,9 @@ def test_status_lines() -> None:
     assert parse_status(":coffee: Break for 30m") == SetStatus(":coffee:", "Break", half_hour)
     assert parse_status("In a meeting until 5pm") == SetStatus("", "In a meeting", StatusExpiry(at=time(17)))
     assert parse_status(":palm_tree:") == SetStatus(":palm_tree:", "", None)
-    assert parse_status(":coffee: waiting for Godot") == SetStatus(":coffee:", "waiting for Godot", None)
+    assert parse_status(":coffee: waiting for Godot") == SetStatus(":coffee:", "waiting for Godot", None, "for Godot")
+    assert parse_status("hi for banana") == SetStatus("", "hi for banana", None, "for banana")
+    assert parse_status("Out until Friday").not_expiry == "until Friday"  # type: ignore[union-attr]
     assert parse_status(":x: waiting for Godot for 2h").expiry == StatusExpiry(after=timedelta(hours=2))  # type: ignore[union-attr]
     assert parse_status(":+1::skin-tone-3: ok").emoji == ":+1::skin-tone-3:"  # type: ignore[union-attr]
     assert parse_status("clear") == ClearStatus()
@@ -85,6 +89,45 @@ def test_bad_status_lines_show_the_usage_or_the_limit(text: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_status(text)
     assert "/set-my-status" in str(caught.value) or "100 characters" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("x until 25:99", "25:99"), ("Lunch for 2 weeks", "2 weeks"), ("Away until 5", "5"), ("x for 3x", "3x")],
+)
+def test_an_expiry_that_looks_like_one_but_does_not_parse_is_an_error_naming_it(text: str, named: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_status(text)
+    assert f"`{named}`" in str(caught.value) and "/set-my-status" in str(caught.value)
+
+
+def test_post_names_a_channel_only_by_an_escaped_mention() -> None:
+    for typo in ("#rnadom hi", "#random hi", "  #secret  hi there"):
+        with pytest.raises(UsageError) as caught:
+            parse_post(typo, current_channel="C1")
+        message = str(caught.value)
+        assert f"`{typo.split()[0]}`" in message and "nothing was posted" in message and "\\#" in message
+    literal = parse_post("\\#1 is done &amp; dusted", current_channel="C1")
+    assert (literal.channel_id, literal.text, literal.named_channel) == ("C1", "#1 is done &amp; dusted", False)
+    assert parse_post("Ship it #1", current_channel="C1").text == "Ship it #1"  # not the first word: text
+    mention = parse_post("<#C9|random> thanks <@U2|bob> <!here>", current_channel="C1")
+    assert (mention.channel_id, mention.text) == ("C9", "thanks <@U2|bob> <!here>")
+
+
+def test_search_turns_escaped_channels_into_search_syntax_and_refuses_unknown_ones() -> None:
+    assert parse_search("budget in:<#C9|random>").query == "budget in:#random"
+    assert parse_search("budget in:<#C9>").query == "budget in:<#C9>"
+    assert parse_search("budget from:<@U2|bob> in:<@U3|carol>").query == "budget from:<@U2> in:<@U3>"
+    assert parse_search("a &amp; b").query == "a &amp; b"
+    for unknown, named in (("budget in:#rnadom", "#rnadom"), ("budget in:general", "#general")):
+        with pytest.raises(UsageError) as caught:
+            parse_search(unknown)
+        assert f"`{named}`" in str(caught.value) and "nothing was searched" in str(caught.value)
+
+
+def test_slack_text_made_readable_for_plain_text() -> None:
+    assert unescape("a &lt;b&gt; &amp;amp;") == "a <b> &amp;"
+    assert readable("x in:<#C9|random> from:<@U2|bob> <!here> &lt;3") == "x in:#random from:@bob @here <3"
 
 
 def test_emoji_codes() -> None:

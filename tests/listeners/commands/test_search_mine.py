@@ -47,3 +47,25 @@ def test_empty_query_gets_the_usage() -> None:
     run("  ", w)
     assert "/search-mine" in w.ack.last["text"]
     assert w.user.calls == [] and w.respond.calls == []  # type: ignore[union-attr]
+
+
+def test_the_heading_is_a_plain_header_with_right_grammar_and_no_entities() -> None:
+    w = world()
+    w.user.answers["search_messages"] = {"messages": {"total": 1, "matches": [MATCH]}}  # type: ignore[union-attr]
+    run("a &lt;b&gt; &amp; c in:<#C5|finance>", w)
+    assert w.user.last("search_messages")["query"] == "a &lt;b&gt; &amp; c in:#finance from:<@U1>"  # type: ignore[union-attr]
+    header = w.respond.last["blocks"][0]
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "1 message of yours matches “a <b> & c in:#finance”"},
+    }
+    w.user.answers["search_messages"] = {"messages": {"total": 12, "matches": [MATCH] * 12}}  # type: ignore[union-attr]
+    run("report", w)
+    assert w.respond.last["blocks"][0]["text"]["text"] == "12 messages of yours match “report” (the 10 most recent)"
+
+
+def test_an_unknown_channel_is_refused_in_the_ack_and_nothing_is_searched() -> None:
+    w = world()
+    run("report in:#fnance", w)
+    assert "There is no channel `#fnance`" in w.ack.last["text"] and "nothing was searched" in w.ack.last["text"]
+    assert w.user.calls == [] and w.respond.calls == []  # type: ignore[union-attr]

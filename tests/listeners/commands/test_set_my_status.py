@@ -8,7 +8,7 @@ import pytest
 from listeners.commands import set_my_status
 from listeners.commands.set_my_status import set_my_status_ack, set_my_status_callback
 
-from ..fakes import assert_bot_never_acted, command, world
+from ..fakes import assert_bot_never_acted, command, slack_error, world
 
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
 
@@ -72,3 +72,33 @@ def test_bad_arguments_get_the_usage_in_the_ack(text: str) -> None:
     assert w.ack.last["response_type"] == "ephemeral"
     assert "/set-my-status" in w.ack.last["text"] or "100 characters" in w.ack.last["text"]
     assert w.user.calls == [] and w.respond.calls == []  # type: ignore[union-attr]
+
+
+def test_words_that_are_not_an_expiry_stay_text_and_the_reply_says_no_expiry_was_set() -> None:
+    w = world()
+    run("hi for banana", w)
+    profile = w.user.last("users_profile_set")["profile"]  # type: ignore[union-attr]
+    assert (profile["status_text"], profile["status_expiration"]) == ("hi for banana", 0)
+    assert "No expiry was set: `for banana` is not a duration or a time of day" in w.respond.last["text"]
+
+
+def test_an_expiry_that_does_not_parse_is_refused_in_the_ack() -> None:
+    w = world()
+    run("x until 25:99", w)
+    assert "`25:99` is not a time of day" in w.ack.last["text"]
+    assert w.user.calls == [] and w.respond.calls == []  # type: ignore[union-attr]
+
+
+def test_an_emoji_slack_does_not_know_gets_a_sentence_naming_it() -> None:
+    w = world()
+    w.user.errors["users_profile_set"] = slack_error("profile_status_set_failed_not_valid_emoji")  # type: ignore[union-attr]
+    run(":notanemoji: x", w)
+    text = w.respond.last["text"]
+    assert "Slack has no emoji `:notanemoji:`" in text and "status was not changed" in text
+
+
+def test_entities_slack_sends_are_the_characters_typed() -> None:
+    w = world()
+    run("Tom &amp; Jerry &lt;3", w)
+    assert w.user.last("users_profile_set")["profile"]["status_text"] == "Tom & Jerry <3"  # type: ignore[union-attr]
+    assert "Tom &amp; Jerry &lt;3" in w.respond.last["text"]

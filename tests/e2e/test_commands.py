@@ -61,9 +61,27 @@ def test_post_as_me_posts_as_the_person_where_typed_and_where_named(delegate: De
     assert answer["status"] == 200
     [message] = wait_for(lambda: posted(delegate, GENERAL, "lunch at noon?"))
     assert message["user"] == ALICE and message["as"] == "user"
-    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", f"<#{RANDOM}|random> over here", channel_id=GENERAL)
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "#random over here, @bob", channel_id=GENERAL)
     [elsewhere] = wait_for(lambda: posted(delegate, RANDOM, "over here"))
     assert elsewhere["user"] == ALICE and elsewhere["as"] == "user"
+    assert elsewhere["text"] == f"over here, <@{BOB}|bob>"  # the mention Slack escaped stays a mention
+    assert posted(delegate, GENERAL, "over here") == []
+
+
+def test_post_as_me_with_a_channel_typo_posts_nothing_anywhere_and_says_why(delegate: Delegate) -> None:
+    answer = delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "#rnadom hi all", channel_id=GENERAL)
+    assert answer["status"] == 200
+    [error] = wait_for(lambda: shown_to(delegate, ALICE, "There is no channel"))
+    assert error["via"] == "ack" and "`#rnadom`" in error["text"] and "nothing was posted" in error["text"]
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "after the typo", channel_id=GENERAL)
+    wait_for(lambda: posted(delegate, GENERAL, "after the typo"))  # Delegate has done all it was asked
+    assert [m["text"] for m in delegate.sandbox.messages()] == ["after the typo"]
+
+
+def test_post_as_me_can_start_a_message_with_a_hash(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "\\#1 is done & dusted", channel_id=GENERAL)
+    [message] = wait_for(lambda: posted(delegate, GENERAL, "is done"))
+    assert message["text"] == "#1 is done &amp; dusted" and message["user"] == ALICE
 
 
 def test_bad_arguments_get_usage_and_change_nothing(delegate: Delegate) -> None:
@@ -83,6 +101,27 @@ def test_set_and_clear_my_status(delegate: Delegate) -> None:
     wait_for(lambda: profile(delegate, ALICE).get("status_text") == "")
 
 
+def test_set_my_status_says_when_words_are_not_an_expiry(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/set-my-status", "hi for banana", channel_id=GENERAL)
+    [reply] = wait_for(lambda: shown_to(delegate, ALICE, "No expiry was set"))
+    assert "`for banana`" in reply["text"]
+    status = profile(delegate, ALICE)
+    assert (status["status_text"], status["status_expiration"]) == ("hi for banana", 0)
+
+
+def test_set_my_status_refuses_a_bad_time_and_an_unknown_emoji_and_changes_nothing(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/set-my-status", ":coffee: Break", channel_id=GENERAL)
+    wait_for(lambda: profile(delegate, ALICE).get("status_text") == "Break")
+    delegate.sandbox.send_slash_command(ALICE, "/set-my-status", "x until 25:99", channel_id=GENERAL)
+    [bad_time] = wait_for(lambda: shown_to(delegate, ALICE, "25:99"))
+    assert bad_time["via"] == "ack" and "is not a time of day" in bad_time["text"]
+    delegate.sandbox.send_slash_command(ALICE, "/set-my-status", ":notanemoji: x", channel_id=GENERAL)
+    [bad_emoji] = wait_for(lambda: shown_to(delegate, ALICE, "notanemoji"))
+    assert "Slack has no emoji `:notanemoji:`" in bad_emoji["text"] and "was not changed" in bad_emoji["text"]
+    status = profile(delegate, ALICE)
+    assert (status["status_emoji"], status["status_text"]) == (":coffee:", "Break")
+
+
 def test_snooze_and_end_it(delegate: Delegate) -> None:
     delegate.sandbox.send_slash_command(ALICE, "/snooze-me", "45m", channel_id=GENERAL)
     wait_for(lambda: snoozing(delegate, ALICE))
@@ -96,6 +135,22 @@ def test_search_mine_shows_results_only_to_me(delegate: Delegate) -> None:
     delegate.sandbox.send_slash_command(ALICE, "/search-mine", "quarterly", channel_id=GENERAL)
     wait_for(lambda: shown_to(delegate, ALICE, "quarterly numbers"))
     assert len(posted(delegate, GENERAL, "quarterly")) == 1  # the results were not posted in the channel
+
+
+def test_search_mine_in_a_channel_and_in_a_channel_that_does_not_exist(delegate: Delegate) -> None:
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "budget for general", channel_id=GENERAL)
+    delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "budget for random", channel_id=RANDOM)
+    wait_for(lambda: posted(delegate, GENERAL, "budget") and posted(delegate, RANDOM, "budget"))
+    delegate.sandbox.send_slash_command(ALICE, "/search-mine", "budget in:#random", channel_id=GENERAL)
+    [results] = wait_for(lambda: shown_to(delegate, ALICE, "of yours match"))
+    assert results["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "1 message of yours matches “budget in:#random”"},
+    }
+    assert "budget for random" in json.dumps(results) and "budget for general" not in json.dumps(results)
+    delegate.sandbox.send_slash_command(ALICE, "/search-mine", "budget in:#rnadom", channel_id=GENERAL)
+    [error] = wait_for(lambda: shown_to(delegate, ALICE, "There is no channel"))
+    assert error["via"] == "ack" and "`#rnadom`" in error["text"] and "nothing was searched" in error["text"]
 
 
 def test_connection_shows_who_scopes_expiry_and_state(delegate: Delegate) -> None:

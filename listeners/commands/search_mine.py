@@ -53,7 +53,8 @@ def _where(channel: dict[str, Any]) -> str:
 
 def _quoted(query: str) -> str:
     """The query in mrkdwn as Slack sent it (its `&`, `<`, `>` already entities), as inline code."""
-    return f"`{query.replace('`', chr(39))}`"
+    plain = query.replace("`", "'")
+    return f"`{plain}`"
 
 
 def _header(text: str) -> dict[str, Any]:
@@ -84,7 +85,7 @@ def results_reply(query: str, answer: Any) -> Reply:
         link = f" · <{match['permalink']}|open>" if match.get("permalink") else ""
         blocks.append(section(_excerpt(str(match.get("text") or "")) or "_(no text)_"))
         blocks.append(context_line(f"{_where(match.get('channel') or {})} · {when}{link}"))
-    return {"text": f"{count} {_quoted(query)}", "blocks": blocks}
+    return {"text": f"{count} “{query}”", "blocks": blocks}  # a notification shows mrkdwn source: no backticks
 
 
 def search_mine_callback(command: dict[str, Any], context: BoltContext, respond: Respond) -> None:

@@ -75,3 +75,22 @@ def test_connect_from_the_console_and_open_slack_back_to_it(delegate: Delegate, 
     consent.click("text=Open Slack")
     consent.wait_for_selector("#user-select option", state="attached")
     assert consent.url == sandbox.url
+
+
+@pytest.mark.browser
+def test_a_search_result_opens_the_message_in_the_console(delegate: Delegate, page: Any) -> None:
+    delegate.install(ALICE)
+    sandbox = delegate.sandbox
+    said = sandbox.say(ALICE, "C0RANDOM02", "the quarterly numbers are in")
+    page.set_default_timeout(10000)
+    page.goto(sandbox.url)
+    page.select_option("#user-select", ALICE)
+    page.fill("#composer-input", "/search-mine quarterly")
+    page.press("#composer-input", "Enter")
+    link = page.wait_for_selector("#messages li.ephemeral a:text('open')")
+    with page.context.expect_page() as opened:
+        link.click()
+    console = opened.value
+    highlighted = console.wait_for_selector("#messages li.highlight")
+    assert highlighted.get_attribute("data-ts") == said["ts"]
+    assert "the quarterly numbers are in" in highlighted.text_content()

@@ -14,6 +14,7 @@ let shownHomeKey = "";
 // Where a link sent the console (a permalink, a slack:// link, ?channel=&message=): followed once the state is in.
 let destination = destinationFrom(new URLSearchParams(location.search));
 let highlightedTs = "";
+let highlightedPerson = "";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -168,6 +169,8 @@ function goTo(place) {
 function followDestination() {
   const place = destination;
   destination = null;
+  highlightedPerson = "";  // what the previous link highlighted stays so until the next one
+  $("home-section").classList.remove("highlight");
   if (place.channel) {
     const channel = snapshot.channels.find((c) => c.id === place.channel);
     if (!channel) { $("last-result").textContent = `No channel ${place.channel} in the sandbox`; return; }
@@ -186,19 +189,17 @@ function followDestination() {
   }
   if (place.tab === "home") {
     $("home-section").scrollIntoView({ block: "start" });
-    flash($("home-section"));
+    $("home-section").classList.add("highlight");
     post("/deliver/app_home_opened", { user_id: currentUser() }).then(showResult);
   }
   if (place.user) {
+    highlightedPerson = place.user;  // the people table is redrawn each second, so the highlight is kept here
+    renderPeople();
     const row = document.querySelector(`#people tr[data-user='${CSS.escape(place.user)}']`);
-    if (row) { row.scrollIntoView({ block: "center" }); flash(row); }
+    if (row) row.scrollIntoView({ block: "center" });
   }
 }
 
-function flash(node) {
-  node.classList.add("highlight");
-  setTimeout(() => node.classList.remove("highlight"), 4000);
-}
 
 // ----- blocks -----
 
@@ -515,7 +516,7 @@ function renderPeople() {
       type: "button", class: cls || "", "data-action": label.toLowerCase(), "data-user": u.id,
       onclick: () => post(path, {}).then((r) => showDone(`${label} ${u.real_name}`, r)),
     }, label);
-    return el("tr", { "data-user": u.id },
+    return el("tr", { "data-user": u.id, class: u.id === highlightedPerson ? "highlight" : null },
       el("td", {}, u.real_name),
       el("td", {}, u.deleted ? "deactivated" : `${live} live token(s)${u.profile.status_text ? " · " + u.profile.status_emoji + " " + u.profile.status_text : ""}`),
       el("td", {},
@@ -577,7 +578,11 @@ $("user-select").addEventListener("change", () => {
   shownMessagesKey = shownModalKey = shownHomeKey = "";
   render();
 });
-$("channel-select").addEventListener("change", () => { shownMessagesKey = highlightedTs = ""; render(); });
+$("channel-select").addEventListener("change", () => {
+  shownMessagesKey = highlightedTs = highlightedPerson = "";
+  $("home-section").classList.remove("highlight");
+  render();
+});
 $("show-all-tokens").addEventListener("change", () => render());
 $("open-home").addEventListener("click", () => post("/deliver/app_home_opened", { user_id: currentUser() }).then(showResult));
 $("composer").addEventListener("submit", (event) => {

@@ -200,7 +200,6 @@ function followDestination() {
   }
 }
 
-
 // ----- blocks -----
 
 function optionText(option) { return textOf(option.text); }

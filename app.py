@@ -106,6 +106,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         authorization_url=settings.authorize_url,
         installation_store=stores.installation_store,
         state_store=stores.state_store,
+        slack_home_url=settings.slack_home_url,
         after_install=show_home,
     )
     flow = DelegateOAuthFlow(
@@ -343,6 +344,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
         redirect_uri=redirect,
         encryption_keys=sandbox_encryption_key(settings),
         database_url=database_url,
+        slack_home_url=sandbox.url,  # no Slack client to open: "Open Slack" leads to the console, which stands in for it
     )
     upgrade(settings.database_url)
     try:

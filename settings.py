@@ -69,6 +69,8 @@ class Settings:
     log_level: str = "INFO"
     # Reverse proxies whose X-Forwarded-For names the client, for the per-address limit on install and connect links.
     trusted_proxies: tuple[str, ...] = ()
+    # Where "Open Slack" on the install/connect success page leads: the Slack client, or in sandbox mode its console.
+    slack_home_url: str = "slack://open"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:

@@ -212,6 +212,8 @@ async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str
                 view_id=args.get("view_id"),
                 channel_id=args.get("channel_id"),
                 message_ts=args.get("message_ts"),
+                text=args.get("text"),
+                url=args.get("url"),
             )
         elif kind == "app_home_opened":
             record = await delivery.app_home_opened(args["user_id"])

@@ -137,6 +137,8 @@ class SandboxConfig:
     custom_emoji: list[str] = field(default_factory=list)  # names a workspace added, accepted beside Slack's own
     global_shortcuts: list[str] = field(default_factory=list)
     message_shortcuts: list[str] = field(default_factory=list)
+    # The names people see for the shortcuts above (callback_id -> name); a shortcut not named here shows its id.
+    shortcut_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_request_url(self.request_url)
@@ -166,6 +168,9 @@ class SandboxConfig:
         shortcuts = features.get("shortcuts") or []
         values["global_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "global"]
         values["message_shortcuts"] = [entry["callback_id"] for entry in shortcuts if entry.get("type") == "message"]
+        values["shortcut_names"] = {
+            entry["callback_id"]: str(entry["name"]) for entry in shortcuts if entry.get("callback_id") and entry.get("name")
+        }
         events = (settings.get("event_subscriptions") or {}).get("bot_events")
         if events is not None:
             values["bot_events"] = list(events)

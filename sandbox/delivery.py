@@ -402,10 +402,23 @@ class Delivery:
         view_id: str | None = None,
         channel_id: str | None = None,
         message_ts: str | None = None,
+        text: str | None = None,
+        url: str | None = None,
     ) -> dict[str, Any]:
-        """Click a button in a view (modal or App Home) or in a message."""
+        """Click a button in a view (modal or App Home) or a message; a link button (`url`) is sent too, as Slack does."""
         user, team = self._person(user_id)
         trigger_id = self.state.new_trigger(team["id"], user["id"])
+        action: dict[str, Any] = {
+            "action_id": action_id,
+            "block_id": block_id,
+            "type": "button",
+            "value": value,
+            "action_ts": self._action_ts(),
+        }
+        if text:
+            action["text"] = {"type": "plain_text", "text": text, "emoji": True}
+        if url:
+            action["url"] = url
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": user,
@@ -415,15 +428,7 @@ class Delivery:
             "team": team,
             "enterprise": None,
             "is_enterprise_install": False,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": block_id,
-                    "type": "button",
-                    "value": value,
-                    "action_ts": self._action_ts(),
-                }
-            ],
+            "actions": [action],
         }
         if view_id:
             with self.state.lock:

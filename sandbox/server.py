@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from sandbox import admin, oauth, web_api
+from sandbox import admin, links, oauth, web_api
 from sandbox.config import SandboxConfig
 from sandbox.errors import SlackError
 from sandbox.guard import ADMIN_GUARD, ADMIN_TOKEN_HEADER, AdminGuard, new_admin_token
@@ -125,6 +125,7 @@ def create_app(
     app.router.add_get("/link/", link)
     app.router.add_get("/", console_page)
     app.router.add_get("/console", console_page)
+    app.router.add_get("/archives/{channel}/{message}", links.archives_page)
     app.router.add_static("/sandbox/static/", STATIC)
     admin.add_routes(app)
     app.on_startup.append(_on_startup)
@@ -406,8 +407,10 @@ class SandboxServer:
         view_id: str | None = None,
         channel_id: str | None = None,
         message_ts: str | None = None,
+        text: str | None = None,
+        url: str | None = None,
     ) -> dict[str, Any]:
-        """Click a button in a view or a message."""
+        """Click a button in a view or a message (`text`: its label; `url`: a link button's, sent along as Slack does)."""
         return self._deliver(
             "block_action",
             user_id=user_id,
@@ -417,6 +420,8 @@ class SandboxServer:
             view_id=view_id,
             channel_id=channel_id,
             message_ts=message_ts,
+            text=text,
+            url=url,
         )
 
     def send_app_home_opened(self, user_id: str) -> dict[str, Any]:
@@ -428,11 +433,21 @@ class SandboxServer:
         return self._deliver("event", event=event, team_id=team_id)
 
 
+# The console reads these every second while it is open: logged at DEBUG when they succeed, so an idle console is quiet.
+QUIET_READ_PREFIXES = ("/sandbox/admin/", "/sandbox/static/")
+
+
 class RedactedAccessLogger(AbstractAccessLogger):
-    """Access log lines without query strings or response_url keys, so no token reaches the log."""
+    """Access log lines without query strings or response_url keys, so no token reaches the log.
+
+    Successful reads of the admin API and static files (the console's polling) go to DEBUG; everything else, Web API
+    calls and failures included, to INFO.
+    """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         path = request.path
         if path.startswith("/sandbox/response/"):
             path = "/sandbox/response/…"
-        self.logger.info("%s %s %s %.1f ms", request.method, path, response.status, time * 1000)
+        quiet = request.method in ("GET", "HEAD") and response.status < 400 and path.startswith(QUIET_READ_PREFIXES)
+        level = logging.DEBUG if quiet else logging.INFO
+        self.logger.log(level, "%s %s %s %.1f ms", request.method, path, response.status, time * 1000)

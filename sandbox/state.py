@@ -598,6 +598,7 @@ class SandboxState:
                     "commands": self.config.commands,
                     "global_shortcuts": self.config.global_shortcuts,
                     "message_shortcuts": self.config.message_shortcuts,
+                    "shortcuts": self.shortcuts(),
                 },
                 "teams": [{**asdict(team), "installed": team.id in self.installed_teams} for team in self.teams.values()],
                 "users": [self.user_json(user_id) for user_id in self.users],
@@ -618,6 +619,15 @@ class SandboxState:
                 "faults": [fault.to_dict() for fault in self.faults],
                 "counters": self.counters(),
             }
+
+    def shortcuts(self) -> list[dict[str, str]]:
+        """The app's shortcuts as the console offers them: type, callback_id and the name people see."""
+        names = self.config.shortcut_names
+        return [
+            {"type": kind, "callback_id": callback_id, "name": names.get(callback_id, callback_id)}
+            for kind, callback_ids in (("global", self.config.global_shortcuts), ("message", self.config.message_shortcuts))
+            for callback_id in callback_ids
+        ]
 
     def install_url(self) -> str | None:
         """Where the app starts its OAuth flow (Bolt's /slack/install next to /slack/events), if known."""

@@ -18,6 +18,7 @@ from aiohttp import web
 from sandbox import oauth
 from sandbox.emoji import emoji_problem
 from sandbox.errors import SlackError
+from sandbox.links import permalink
 from sandbox.state import SandboxState, Token, View
 
 logger = logging.getLogger(__name__)
@@ -348,7 +349,7 @@ def search_messages(call: Call) -> dict[str, Any]:
                 "username": author.user.name if author else state.config.app_name.lower(),
                 "ts": message["ts"],
                 "text": message["text"],
-                "permalink": f"{call.base_url}archives/{channel.id}/p{message['ts'].replace('.', '')}",
+                "permalink": permalink(call.base_url, channel.id, message["ts"]),
             }
         )
     first = (page - 1) * count + 1 if window else 0

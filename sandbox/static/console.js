@@ -11,13 +11,18 @@ let snapshot = null;
 let shownModalKey = "";
 let shownMessagesKey = "";
 let shownHomeKey = "";
+// Where a link sent the console (a permalink, a slack:// link, ?channel=&message=): followed once the state is in.
+let destination = destinationFrom(new URLSearchParams(location.search));
+let highlightedTs = "";
+let highlightedPerson = "";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
     if (key === "class") node.className = value;
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+    else node.setAttribute(key, value);
   }
   for (const child of children.flat(Infinity)) {
     if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
@@ -77,7 +82,7 @@ function mrkdwn(text) {
     } else if (inner.startsWith("!")) fragment.append(el("span", { class: "mention" }, "@" + inner.slice(1).split("|")[0]));
     else {
       const [href, label] = inner.split("|");
-      fragment.append(/^https?:/.test(href) ? el("a", { href, target: "_blank", rel: "noopener" }, label || href) : token);
+      fragment.append(/^(https?|slack):/.test(href) ? linkTo(href, label || href) : token);
     }
     last = match.index + token.length;
   }
@@ -90,15 +95,109 @@ function richText(value) {
   return document.createTextNode(textOf(value));
 }
 
+const TRANSPORTS = { http: "HTTP", socket_mode: "Socket Mode" };
+
+// What a delivery to the app did: sent over HTTP or Socket Mode, not sent at all, or failed.
 function showResult(result) {
   let summary;
   if (!result.ok) summary = `Error: ${result.error}${result.detail ? " (" + result.detail + ")" : ""}`;
   else if (result.error) summary = `${result.kind}: ${result.error}${result.status ? " (HTTP " + result.status + ")" : ""}`;
-  else summary = `${result.kind} delivered over ${result.transport}` +
-    (result.status ? ` (HTTP ${result.status}, ${result.elapsed_ms} ms)` : "") +
+  else if (!TRANSPORTS[result.transport]) summary = `${result.kind}: done, nothing was sent to the app`;
+  else summary = `${result.kind} sent to the app over ${TRANSPORTS[result.transport]}` +
+    (result.status ? ` (answered ${result.status} in ${result.elapsed_ms} ms)` : "") +
     (result.outcome ? `: ${result.outcome}` : "");
   $("last-result").textContent = summary;
   refresh();
+}
+
+// What a console action that is not a delivery (say, expire, revoke, uninstall) did.
+function showDone(label, result) {
+  $("last-result").textContent = result.ok ? `${label}: done` : `${label}: ${result.error}${result.detail ? " (" + result.detail + ")" : ""}`;
+  refresh();
+}
+
+// ----- links -----
+
+// Where a slack:// deep link points, as a console destination; null for anything else.
+// slack://open, slack://app?team=T&id=A&tab=home, slack://channel?team=T&id=C, slack://user?team=T&id=U.
+function slackDestination(href) {
+  let url;
+  try { url = new URL(href); } catch (error) { return null; }
+  if (url.protocol !== "slack:") return null;
+  const kind = (url.hostname || url.pathname.replace(/^\/+/, "")).split("/")[0];
+  const id = url.searchParams.get("id");
+  if (kind === "channel" && id) return { channel: id, message: url.searchParams.get("message") };
+  if (kind === "user" && id) return { user: id };
+  if (kind === "app") return { tab: url.searchParams.get("tab") || "home" };
+  return {};
+}
+
+function destinationFrom(params) {
+  const found = { channel: params.get("channel"), message: params.get("message"), user: params.get("user"), tab: params.get("tab") };
+  return Object.values(found).some(Boolean) ? found : null;
+}
+
+// A link in a message or view: web links open in a new tab, slack:// links move the console itself.
+function linkTo(href, label) {
+  const place = slackDestination(href);
+  if (!place) return el("a", { href, target: "_blank", rel: "noopener" }, label);
+  return el("a", {
+    href: consoleUrl(place), class: "slack-link", "data-slack-url": href,
+    onclick: (event) => { event.preventDefault(); goTo(place); },
+  }, label);
+}
+
+function consoleUrl(place) {
+  const params = new URLSearchParams(Object.entries(place).filter(([, value]) => value));
+  const query = params.toString();
+  return "/" + (query ? "?" + query : "");
+}
+
+// Open what a link button points at, as Slack does before it sends the click to the app.
+function openUrl(href) {
+  const place = slackDestination(href);
+  if (place) goTo(place);
+  else if (/^https?:/.test(href)) window.open(href, "_blank", "noopener");
+}
+
+function goTo(place) {
+  destination = place;
+  if (snapshot) render();
+}
+
+// Follow `destination`: act as someone in the channel's team, show the channel, the message, the Home tab or the person.
+function followDestination() {
+  const place = destination;
+  destination = null;
+  highlightedPerson = "";  // what the previous link highlighted stays so until the next one
+  $("home-section").classList.remove("highlight");
+  if (place.channel) {
+    const channel = snapshot.channels.find((c) => c.id === place.channel);
+    if (!channel) { $("last-result").textContent = `No channel ${place.channel} in the sandbox`; return; }
+    const me = snapshot.users.find((u) => u.id === currentUser());
+    if (me && me.team_id !== channel.team_id) {
+      const someone = snapshot.users.find((u) => !u.is_bot && u.team_id === channel.team_id);
+      if (someone) {
+        $("user-select").value = someone.id;
+        shownModalKey = shownHomeKey = "";
+      }
+    }
+    renderChannels();
+    $("channel-select").value = channel.id;
+    highlightedTs = place.message || "";
+    shownMessagesKey = "";
+  }
+  if (place.tab === "home") {
+    $("home-section").scrollIntoView({ block: "start" });
+    $("home-section").classList.add("highlight");
+    post("/deliver/app_home_opened", { user_id: currentUser() }).then(showResult);
+  }
+  if (place.user) {
+    highlightedPerson = place.user;  // the people table is redrawn each second, so the highlight is kept here
+    renderPeople();
+    const row = document.querySelector(`#people tr[data-user='${CSS.escape(place.user)}']`);
+    if (row) row.scrollIntoView({ block: "center" });
+  }
 }
 
 // ----- blocks -----
@@ -209,12 +308,26 @@ function renderBlocks(container, blocks, options) {
   return inputs;
 }
 
+// A button; one with a `url` opens it and still sends the click to the app, which must ack it (Slack does the same).
 function button(block, element, options) {
   return el("button", {
     type: "button",
+    class: element.url ? "link-button" : null,
     "data-action-id": element.action_id,
-    onclick: () => options.onButton && options.onButton(block, element),
+    "data-url": element.url,
+    onclick: () => {
+      if (element.url) openUrl(element.url);
+      if (options.onButton) options.onButton(block, element);
+    },
   }, textOf(element.text));
+}
+
+// The block_actions fields of a clicked button, for /deliver/block_action.
+function clicked(block, element) {
+  return {
+    action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
+    text: textOf(element.text), url: element.url || null,
+  };
 }
 
 // ----- rendering -----
@@ -261,7 +374,8 @@ function renderMessages() {
   const list = $("messages");
   list.replaceChildren(...items.map((m) => {
     const ephemeral = m.type === "ephemeral";
-    const item = el("li", { class: ephemeral ? "ephemeral" : "message", "data-ts": m.ts, "data-user": m.user },
+    const highlighted = m.ts === highlightedTs ? " highlight" : "";
+    const item = el("li", { class: (ephemeral ? "ephemeral" : "message") + highlighted, "data-ts": m.ts, "data-user": m.user },
       el("span", { class: "author" }, userName(m.user)),
       el("span", { class: "badge-as muted" }, ephemeral ? "only visible to you" : m.as === "bot" ? "app" : "as user"),
       el("span", { class: "meta" }, `${new Date(Number(m.ts) * 1000).toLocaleTimeString()} via ${m.via}`),
@@ -271,28 +385,54 @@ function renderMessages() {
       const blocks = el("div", { class: "blocks" });
       renderBlocks(blocks, m.blocks, {
         onButton: (block, element) => post("/deliver/block_action", {
-          user_id: user, action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
-          channel_id: channel, message_ts: m.ts,
+          user_id: user, ...clicked(block, element), channel_id: channel, message_ts: m.ts,
         }).then(showResult),
       });
       item.append(blocks);
     }
-    if (!ephemeral) {
-      const shortcuts = snapshot.config.message_shortcuts;
-      item.append(el("button", {
-        type: "button", class: "message-shortcut",
-        onclick: () => {
-          const callback = shortcuts.length === 1 ? shortcuts[0]
-            : window.prompt("Message shortcut callback_id", shortcuts[0] || "");
-          if (callback) post("/deliver/message_shortcut", {
-            user_id: user, callback_id: callback, channel_id: channel, message_ts: m.ts,
-          }).then(showResult);
-        },
-      }, "More actions…"));
-    }
+    if (!ephemeral) item.append(messageActions(m, user, channel));
     return item;
   }));
-  list.scrollTop = list.scrollHeight;
+  const target = highlightedTs && list.querySelector(`li[data-ts='${CSS.escape(highlightedTs)}']`);
+  if (target) target.scrollIntoView({ block: "center" });
+  else list.scrollTop = list.scrollHeight;
+}
+
+// "More actions…" on a message: the app's message shortcuts by the names the manifest gives them.
+function messageActions(m, user, channel) {
+  const shortcuts = shortcutsOf("message");
+  const menu = el("details", { class: "message-actions" }, el("summary", {}, "More actions…"));
+  if (!shortcuts.length) menu.append(el("p", { class: "muted" }, "The app has no message shortcuts."));
+  for (const shortcut of shortcuts) {
+    menu.append(el("button", {
+      type: "button", class: "message-shortcut", "data-callback-id": shortcut.callback_id,
+      onclick: () => {
+        menu.open = false;
+        post("/deliver/message_shortcut", {
+          user_id: user, callback_id: shortcut.callback_id, channel_id: channel, message_ts: m.ts,
+        }).then(showResult);
+      },
+    }, shortcut.name));
+  }
+  return menu;
+}
+
+function shortcutsOf(type) {
+  return (snapshot.config.shortcuts || []).filter((s) => s.type === type);
+}
+
+// The global-shortcut picker: the app's global shortcuts by name.
+function renderShortcutPicker() {
+  const shortcuts = shortcutsOf("global");
+  const select = $("shortcut-select");
+  const key = JSON.stringify(shortcuts);
+  if (select.dataset.key === key) return;
+  const wanted = select.value;
+  select.replaceChildren(...shortcuts.map((s) => el("option", { value: s.callback_id }, s.name)));
+  if (!shortcuts.length) select.append(el("option", { value: "" }, "The app has no global shortcuts"));
+  if (shortcuts.some((s) => s.callback_id === wanted)) select.value = wanted;
+  select.disabled = $("run-shortcut").disabled = !shortcuts.length;
+  select.dataset.key = key;
 }
 
 function renderModal() {
@@ -311,10 +451,8 @@ function renderModal() {
   $("modal-cancel").textContent = textOf(top.close) || "Cancel";
   const inputs = renderBlocks($("modal-blocks"), top.blocks, {
     errors: top.errors,
-    onButton: (block, element) => post("/deliver/block_action", {
-      user_id: user, action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
-      view_id: top.id,
-    }).then(showResult),
+    onButton: (block, element) => post("/deliver/block_action", { user_id: user, ...clicked(block, element), view_id: top.id })
+      .then(showResult),
   });
   $("modal").onsubmit = (event) => {
     event.preventDefault();
@@ -339,10 +477,8 @@ function renderHome() {
     return;
   }
   renderBlocks($("home"), home.blocks, {
-    onButton: (block, element) => post("/deliver/block_action", {
-      user_id: user, action_id: element.action_id, block_id: block.block_id || "", value: element.value || "",
-      view_id: home.id,
-    }).then(showResult),
+    onButton: (block, element) => post("/deliver/block_action", { user_id: user, ...clicked(block, element), view_id: home.id })
+      .then(showResult),
   });
 }
 
@@ -377,9 +513,9 @@ function renderPeople() {
     const live = snapshot.tokens.filter((t) => t.user_id === u.id && t.status === "active").length;
     const act = (label, path, cls) => el("button", {
       type: "button", class: cls || "", "data-action": label.toLowerCase(), "data-user": u.id,
-      onclick: () => post(path, {}).then((r) => showResult({ ...r, kind: `${label} ${u.name}` })),
+      onclick: () => post(path, {}).then((r) => showDone(`${label} ${u.real_name}`, r)),
     }, label);
-    return el("tr", { "data-user": u.id },
+    return el("tr", { "data-user": u.id, class: u.id === highlightedPerson ? "highlight" : null },
       el("td", {}, u.real_name),
       el("td", {}, u.deleted ? "deactivated" : `${live} live token(s)${u.profile.status_text ? " · " + u.profile.status_emoji + " " + u.profile.status_text : ""}`),
       el("td", {},
@@ -412,9 +548,10 @@ function render() {
   const counters = snapshot.counters;
   $("counters").textContent = `OAuth grants: ${JSON.stringify(counters.grants)}; failed: ${JSON.stringify(counters.grant_failures)}; ` +
     `Web API calls: ${Object.values(counters.api_calls).reduce((a, b) => a + b, 0)}`;
-  $("shortcut-list").replaceChildren(...snapshot.config.global_shortcuts.map((s) => el("option", { value: s })));
+  renderShortcutPicker();
   renderUsers();
   renderChannels();
+  if (destination) followDestination();
   renderMessages();
   renderModal();
   renderHome();
@@ -440,7 +577,11 @@ $("user-select").addEventListener("change", () => {
   shownMessagesKey = shownModalKey = shownHomeKey = "";
   render();
 });
-$("channel-select").addEventListener("change", () => { shownMessagesKey = ""; render(); });
+$("channel-select").addEventListener("change", () => {
+  shownMessagesKey = highlightedTs = highlightedPerson = "";
+  $("home-section").classList.remove("highlight");
+  render();
+});
 $("show-all-tokens").addEventListener("change", () => render());
 $("open-home").addEventListener("click", () => post("/deliver/app_home_opened", { user_id: currentUser() }).then(showResult));
 $("composer").addEventListener("submit", (event) => {
@@ -454,13 +595,12 @@ $("composer").addEventListener("submit", (event) => {
       user_id: currentUser(), command, text: rest.join(" "), channel_id: currentChannel(),
     }).then(showResult);
   } else {
-    post("/say", { user_id: currentUser(), channel_id: currentChannel(), text })
-      .then((r) => showResult({ ...r, kind: "message", transport: "console" }));
+    post("/say", { user_id: currentUser(), channel_id: currentChannel(), text }).then((r) => showDone("Message posted", r));
   }
 });
 $("shortcut-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const callback = $("shortcut-input").value.trim();
+  const callback = $("shortcut-select").value;
   if (callback) post("/deliver/global_shortcut", { user_id: currentUser(), callback_id: callback }).then(showResult);
 });
 $("advance-hour").addEventListener("click", () => post("/clock/advance", { seconds: 3600 }).then(refresh));
@@ -468,9 +608,11 @@ $("advance-half-day").addEventListener("click", () => post("/clock/advance", { s
 $("uninstall").addEventListener("click", () => {
   const user = snapshot.users.find((u) => u.id === currentUser());
   if (user && window.confirm("Uninstall the app? Every token in this workspace is revoked.")) {
-    post(`/teams/${user.team_id}/uninstall`, {}).then((r) => showResult({ ...r, kind: "uninstall" }));
+    post(`/teams/${user.team_id}/uninstall`, {}).then((r) => showDone("Uninstall", r));
   }
 });
 
+// Poll once a second while the page is visible; a hidden tab asks nothing and catches up when shown again.
 refresh();
-setInterval(refresh, 1000);
+setInterval(() => { if (!document.hidden) refresh(); }, 1000);
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });

@@ -172,7 +172,7 @@ def running_delegate(
         if socket_mode:
             environment["SLACK_APP_TOKEN"] = config.app_token
         environment.update(env or {})
-        settings = Settings.from_env(environment)
+        settings = Settings.from_env(environment).replace(slack_home_url=sandbox.url)  # as sandbox mode sets it
         upgrade(settings.database_url)
         wsgi = create_wsgi_app(settings, refresher=False)
         server.set_app(wsgi)

@@ -79,3 +79,9 @@ def test_the_projects_manifest_configures_the_console() -> None:
     config = SandboxConfig.from_manifest(manifest)
     assert config.commands and all(command.startswith("/") for command in config.commands)
     assert config.bot_events is not None and "tokens_revoked" in config.bot_events
+    assert config.shortcut_names == {"set_my_status": "Set my status", "reply_as_me": "Reply as me"}
+    with running_sandbox(config) as sandbox:
+        assert admin(sandbox, "GET", "state").json()["config"]["shortcuts"] == [
+            {"type": "global", "callback_id": "set_my_status", "name": "Set my status"},
+            {"type": "message", "callback_id": "reply_as_me", "name": "Reply as me"},
+        ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from sandbox.server import SandboxServer
-from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, USER_SCOPES, BoltHarness
+from tests.sandbox.conftest import ALICE, BOB, BOT_SCOPES, GENERAL, RANDOM, USER_SCOPES, BoltHarness, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -104,6 +106,8 @@ def test_console_runs_a_command_fills_a_modal_and_manages_tokens(
     page.wait_for_selector(f"#tokens tr[data-user='{ALICE}'][data-kind='user'][data-status='active']")
     page.click(f"#people button[data-action='expire'][data-user='{ALICE}']")
     page.wait_for_selector(f"#tokens tr[data-user='{ALICE}'][data-kind='user'][data-status='expired']")
+    # A console action is not a delivery: it says what it did, never "delivered over undefined".
+    assert page.text_content("#last-result") == "Expire Alice Admin: done"
     page.click(f"#people button[data-action='revoke'][data-user='{BOB}']")
     page.wait_for_selector(f"#tokens tr[data-user='{BOB}'][data-status='revoked']")
     assert [token["status"] for token in sandbox.tokens(BOB)] == ["revoked"]
@@ -161,9 +165,11 @@ def test_console_runs_shortcuts_and_selects(sandbox: SandboxServer, bolt_app: An
     harness = bolt_app(setup)
     sandbox.config.global_shortcuts = ["set_status"]
     sandbox.config.message_shortcuts = ["reply_as_me"]
+    sandbox.config.shortcut_names = {"set_status": "Set my status", "reply_as_me": "Reply as me"}
     page.goto(sandbox.url)
     page.select_option("#user-select", BOB)
-    page.fill("#shortcut-input", "set_status")
+    assert page.locator("#shortcut-select option").all_text_contents() == ["Set my status"]
+    page.select_option("#shortcut-select", label="Set my status")
     page.click("#run-shortcut")
     page.wait_for_selector("#modal-backdrop:not([hidden])")
     page.select_option("#kind--choice", label="Away")
@@ -173,7 +179,103 @@ def test_console_runs_shortcuts_and_selects(sandbox: SandboxServer, bolt_app: An
 
     page.fill("#composer-input", "the original")
     page.press("#composer-input", "Enter")
-    original = page.wait_for_selector("#messages li.message:has-text('the original')")
-    original.query_selector("button.message-shortcut").click()
+    original = page.locator("#messages li.message", has_text="the original")
+    original.locator("summary", has_text="More actions…").click()
+    original.get_by_role("button", name="Reply as me").click()
     reply = page.wait_for_selector("#messages li.message:has-text('replying to the original')")
     assert "in thread" in reply.text_content()
+
+
+def test_a_link_button_opens_its_page_and_sends_the_click(
+    sandbox: SandboxServer, bolt_app: Any, page: Any, client: WebClient, bot_token: str
+) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.action("connect")
+        def connect_callback(ack: Ack, body: dict[str, Any]) -> None:
+            ack()
+            harness.record(body)
+
+    harness = bolt_app(setup)
+    consent = f"{sandbox.authorize_url}?client_id={sandbox.config.client_id}&user_scope=chat:write&state=s1"
+    button = {"type": "button", "action_id": "connect", "text": {"type": "plain_text", "text": "Connect"}, "url": consent}
+    client.chat_postMessage(
+        token=bot_token, channel=GENERAL, text="Connect first", blocks=[{"type": "actions", "elements": [button]}]
+    )
+    page.goto(sandbox.url)
+    with page.context.expect_page() as opened:
+        page.click("#messages li.message button[data-action-id='connect']")
+    new_page = opened.value
+    new_page.wait_for_selector("#allow")
+    assert new_page.url == consent and new_page.text_content("#app-name") == "Delegate"
+    assert harness.event.wait(5)
+    [action] = harness.seen[0]["actions"]
+    assert action["url"] == consent and action["text"]["text"] == "Connect" and action["type"] == "button"
+    assert harness.seen[0]["container"]["type"] == "message"
+    page.wait_for_selector("#last-result:has-text('block_actions sent to the app over HTTP')")
+    assert [d["status"] for d in sandbox.deliveries() if d["kind"] == "block_actions"] == [200]
+
+
+def test_a_permalink_opens_the_console_on_the_highlighted_message(
+    sandbox: SandboxServer, page: Any, client: WebClient, user_token: str, bot_token: str
+) -> None:
+    for text in ("first words", "the needle in the haystack", "last words"):
+        sandbox.say(ALICE, RANDOM, text)
+    [match] = client.search_messages(token=user_token, query="needle")["messages"]["matches"]
+    client.chat_postMessage(token=bot_token, channel=GENERAL, text=f"Found it: <{match['permalink']}|open>")
+    page.goto(sandbox.url)
+    with page.context.expect_page() as opened:
+        page.click("#messages li.message a:text('open')")
+    console = opened.value
+    highlighted = console.wait_for_selector("#messages li.highlight")
+    assert "the needle in the haystack" in highlighted.text_content()
+    assert highlighted.get_attribute("data-ts") == match["ts"]
+    assert console.eval_on_selector("#channel-select", "select => select.value") == RANDOM
+    assert parse_qs(urlsplit(console.url).query) == {"channel": [RANDOM], "message": [match["ts"]]}
+    assert console.locator("#messages li.highlight").count() == 1
+
+
+def test_slack_links_move_the_console(
+    sandbox: SandboxServer, bolt_app: Any, page: Any, client: WebClient, bot_token: str
+) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.event("app_home_opened")
+        def app_home_opened_callback(event: dict[str, Any]) -> None:
+            harness.record(event)
+
+    harness = bolt_app(setup)
+    team = sandbox.config.default_team.id
+    text = (
+        f"See <slack://channel?team={team}&id={RANDOM}|the random channel>, "
+        f"<slack://user?team={team}&id={BOB}|Bob> and "
+        f"<slack://app?team={team}&id={sandbox.config.app_id}&tab=home|your home>"
+    )
+    client.chat_postMessage(token=bot_token, channel=GENERAL, text=text)
+    sandbox.say(BOB, RANDOM, "over in random")
+    page.goto(sandbox.url)
+    page.click("#messages a:text('the random channel')")
+    page.wait_for_selector("#messages li.message:has-text('over in random')")
+    assert page.eval_on_selector("#channel-select", "select => select.value") == RANDOM
+    assert page.url == sandbox.url  # the console moved itself; no page was opened or left
+
+    page.select_option("#channel-select", GENERAL)
+    page.click("#messages a:text('Bob')")
+    page.wait_for_selector(f"#people tr.highlight[data-user='{BOB}']")
+
+    page.click("#messages a:text('your home')")
+    page.wait_for_selector("#home-section.highlight")
+    assert harness.event.wait(5) and harness.seen[0]["user"] == sandbox.config.users[0].id
+
+
+def test_the_console_polls_without_an_access_line_each_time(
+    sandbox: SandboxServer, page: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="sandbox.access")
+
+    def polls() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "sandbox.access" and "/sandbox/admin/state" in r.getMessage()]
+
+    page.goto(sandbox.url)
+    assert wait_until(lambda: len(polls()) >= 3, timeout=10)
+    assert {record.levelno for record in polls()} == {logging.DEBUG}
+    page_line = [r for r in caplog.records if r.name == "sandbox.access" and r.getMessage().startswith("GET / 200")]
+    assert [record.levelno for record in page_line] == [logging.INFO]

@@ -184,6 +184,28 @@ def test_block_action_from_app_home(sandbox: SandboxServer, bolt_app: Start, bot
     assert wait_until(lambda: harness.seen)[0]["container"] == {"type": "view", "view_id": view["id"]}
 
 
+def test_a_link_button_click_carries_its_text_and_url(sandbox: SandboxServer, bolt_app: Start) -> None:
+    def setup(harness: BoltHarness) -> None:
+        @harness.app.action("connect")
+        def connect_callback(ack: Ack, body: dict[str, Any]) -> None:
+            ack()
+            harness.record(body)
+
+    harness = bolt_app(setup)
+    message = sandbox.say(BOB, GENERAL, "a message with a button")
+    url = "http://127.0.0.1:3000/slack/connect"
+    record = sandbox.send_block_action(
+        BOB, "connect", block_id="b", channel_id=GENERAL, message_ts=message["ts"], text="Connect", url=url
+    )
+    assert record["status"] == 200 and record["error"] is None
+    [action] = wait_until(lambda: harness.seen)[0]["actions"]
+    assert action["url"] == url and action["text"] == {"type": "plain_text", "text": "Connect", "emoji": True}
+    plain = sandbox.send_block_action(BOB, "connect", channel_id=GENERAL, message_ts=message["ts"])
+    assert plain["status"] == 200
+    [_, second] = wait_until(lambda: harness.seen if len(harness.seen) == 2 else None)
+    assert "url" not in second["actions"][0] and "text" not in second["actions"][0]
+
+
 def test_events_are_wrapped_signed_and_delivered(sandbox: SandboxServer, bolt_app: Start) -> None:
     def setup(harness: BoltHarness) -> None:
         @harness.app.event("app_home_opened")

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import click
@@ -36,6 +36,9 @@ from stores.schema import utcnow
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.server import serve_threaded
 from web.wsgi import DelegateWSGI
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxServer
 
 logger = logging.getLogger("delegate")
 
@@ -211,6 +214,20 @@ def create_wsgi_app(
     return wsgi
 
 
+def create_sandbox_wsgi_app(settings: Settings, sandbox: SandboxServer) -> DelegateWSGI:
+    """Delegate for sandbox mode: on the sandbox's clock, its refresher woken at once whenever that clock jumps.
+
+    So "+11 hours" in the console makes a token due and the refresher renews it within a second, as refresh-ahead
+    would during those hours, instead of at its next one-minute sweep. Production keeps real time and its pacing.
+    """
+    clock = sandbox.state.clock
+    wsgi = create_wsgi_app(settings, clock=clock.now_utc)
+    refresher = wsgi.refresher
+    if refresher is not None:
+        clock.on_advance(lambda _now: refresher.wake())
+    return wsgi
+
+
 def configure_logging(settings: Settings) -> None:
     """Log at the configured level, every record scrubbed of tokens and of this app's own secrets."""
     install_log_redaction()
@@ -366,7 +383,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
     )
     upgrade(settings.database_url)
     try:
-        server, _ = serve_threaded(create_wsgi_app(settings), "127.0.0.1", settings.port)
+        server, _ = serve_threaded(create_sandbox_wsgi_app(settings, sandbox), "127.0.0.1", settings.port)
     except OSError as error:
         sandbox.stop()
         raise click.ClickException(

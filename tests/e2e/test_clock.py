@@ -83,3 +83,26 @@ def test_status_for_two_hours_after_twelve_hours_counts_from_the_sandbox_now(del
     stamp = int(re.search(r"until <!date\^(\d+)\^", json.dumps(shown)).group(1))  # type: ignore[union-attr]
     assert before + 2 * HOUR - 1 <= stamp <= after + 2 * HOUR
     assert int(sandbox.state.profile_json(ALICE)["status_expiration"]) == stamp  # what Slack holds, not just what was said
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+@pytest.mark.browser
+def test_the_console_shows_refresh_ahead_happen_after_eleven_hours(delegate: Delegate, page: Any) -> None:
+    page.goto(delegate.sandbox.url)
+    page.wait_for_selector(f"#tokens tr[data-user='{ALICE}'][data-kind='user'][data-status='active']")
+    assert "No token renewed yet" in page.inner_text("#refreshes")
+    page.click("#advance-eleven-hours")
+    renewal = page.wait_for_selector(f"#refreshes li[data-user='{ALICE}'][data-kind='user'][data-ahead='true']")
+    text = renewal.inner_text()
+    assert "Alice" in text and "before it was due (refresh-ahead)" in text
+    assert re.search(r"the new one expires in (11 h 59|12 h 0) min", text), text
+    newest = page.wait_for_selector(f"#tokens tr[data-user='{ALICE}'][data-kind='user']")
+    assert "refresh_token" in newest.inner_text() and "s ago" in newest.inner_text()

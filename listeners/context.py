@@ -124,8 +124,8 @@ def delegate_of(context: BoltContext) -> Delegate:
 
 def clock_of(context: BoltContext) -> Callable[[], datetime]:
     """Delegate's clock, so that every answer agrees with the token expiries; real time when no Delegate is set."""
-    delegate = context.get("delegate")
-    return delegate.clock if delegate is not None else _real_now  # type: ignore[no-any-return]
+    delegate: Delegate | None = context.get("delegate")
+    return delegate.clock if delegate is not None else _real_now
 
 
 def now_of(context: BoltContext) -> datetime:

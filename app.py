@@ -14,8 +14,8 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import click
@@ -32,9 +32,13 @@ from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
 from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenManager
+from stores.schema import utcnow
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.server import serve_threaded
 from web.wsgi import DelegateWSGI
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxServer
 
 logger = logging.getLogger("delegate")
 
@@ -43,12 +47,20 @@ logger = logging.getLogger("delegate")
 
 
 class DelegateServices:
-    """What listeners reach through context["delegate"]: the token manager and the connect links."""
+    """What listeners reach through context["delegate"]: the token manager, the connect links and the clock."""
 
-    def __init__(self, manager: TokenManager, *, base_url: str, user_scopes: Sequence[str]):
+    def __init__(
+        self,
+        manager: TokenManager,
+        *,
+        base_url: str,
+        user_scopes: Sequence[str],
+        clock: Callable[[], datetime] | None = None,
+    ):
         self.manager = manager
         self.base_url = base_url.rstrip("/")
         self.user_scopes = tuple(user_scopes)
+        self.clock = clock or manager.clock  # what "now" is for every answer: the token manager's time
 
     def connect_url(self, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:
         return connect_url(self.base_url, team_id=team_id, user_scopes=user_scopes)
@@ -76,7 +88,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
     base_url = public_base_url(settings)
     assert settings.client_id and settings.client_secret and settings.signing_secret
     requested_user_scopes = settings.user_scopes.split(",") if settings.user_scopes else list(user_scopes())
-    services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes)
+    services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes, clock=stores.clock)
 
     def show_home(installation: Installation) -> None:
         """Right after someone connects, their App Home tab shows the new connection."""
@@ -110,6 +122,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         after_install=show_home,
     )
     flow = DelegateOAuthFlow(
+        clock=stores.clock,
         client=ErrorRecordingClient(base_url=settings.api_url, timeout=10),
         logger=logging.getLogger("delegate.oauth"),
         settings=oauth_settings,
@@ -157,21 +170,30 @@ def create_app(settings: Settings, stores: Stores) -> App:
 REFRESHES_PER_MINUTE = 500  # under oauth.v2.access's 600 a minute per app, shared by every refresher of this app
 
 
-def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True, processes: int = 1) -> DelegateWSGI:
+def create_wsgi_app(
+    settings: Settings | None = None,
+    *,
+    refresher: bool = True,
+    processes: int = 1,
+    clock: Callable[[], datetime] = utcnow,
+) -> DelegateWSGI:
     """The WSGI application for a production server: gunicorn 'app:create_wsgi_app()'.
 
     Each process runs a refresh-ahead sweeper; `processes` says how many share the app's refresh budget, so that
-    together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself).
+    together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself). `clock` is
+    the time every token decision and every answer is made on: real time, except in sandbox mode (the sandbox's).
     """
     settings = settings or Settings.from_env()
     configure_logging(settings)
-    stores = open_stores(settings)
+    stores = open_stores(settings, clock=clock)
     app = create_app(settings, stores)
+    sweeper = None
     if refresher:
         from stores.refresher import Refresher
 
         share = max(1, int(os.environ.get("DELEGATE_PROCESSES") or processes))
-        Refresher(stores.manager, interval=timedelta(seconds=60), max_per_minute=REFRESHES_PER_MINUTE / share).start()
+        sweeper = Refresher(stores.manager, interval=timedelta(seconds=60), max_per_minute=REFRESHES_PER_MINUTE / share)
+        sweeper.start()
 
     def healthy() -> bool:
         from sqlalchemy import text
@@ -189,6 +211,21 @@ def create_wsgi_app(settings: Settings | None = None, *, refresher: bool = True,
         app, signing_secret=settings.signing_secret, health_check=healthy, trusted_proxies=settings.trusted_proxies
     )
     wsgi.stores = stores
+    wsgi.refresher = sweeper
+    return wsgi
+
+
+def create_sandbox_wsgi_app(settings: Settings, sandbox: SandboxServer) -> DelegateWSGI:
+    """Delegate for sandbox mode: on the sandbox's clock, its refresher woken at once whenever that clock jumps.
+
+    So "+11 hours" in the console makes a token due and the refresher renews it within a second, as refresh-ahead
+    would during those hours, instead of at its next one-minute sweep. Production keeps real time and its pacing.
+    """
+    clock = sandbox.state.clock
+    wsgi = create_wsgi_app(settings, clock=clock.now_utc)
+    refresher = wsgi.refresher
+    if refresher is not None:
+        clock.on_advance(lambda _now: refresher.wake())
     return wsgi
 
 
@@ -348,7 +385,7 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
     )
     upgrade(settings.database_url)
     try:
-        server, _ = serve_threaded(create_wsgi_app(settings), "127.0.0.1", settings.port)
+        server, _ = serve_threaded(create_sandbox_wsgi_app(settings, sandbox), "127.0.0.1", settings.port)
     except OSError as error:
         sandbox.stop()
         raise click.ClickException(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypedDict
@@ -21,10 +21,12 @@ __all__ = [
     "PersonKey",
     "RevocationStore",
     "acting_problem",
+    "clock_of",
     "delegate_of",
     "event_moment",
     "granted_scopes",
     "installation_key",
+    "now_of",
     "person_of",
     "user_client_of",
 ]
@@ -84,6 +86,11 @@ class Delegate(Protocol):
         """An https URL that connects the person (user scopes only), or reconnects asking for the given scopes."""
         ...
 
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The current time as the token manager sees it (the sandbox's clock in sandbox mode)."""
+        ...
+
 
 class PersonKey(TypedDict):
     """Keyword arguments for the token manager's per-person methods."""
@@ -115,6 +122,21 @@ def delegate_of(context: BoltContext) -> Delegate:
     return delegate  # type: ignore[no-any-return]
 
 
+def clock_of(context: BoltContext) -> Callable[[], datetime]:
+    """Delegate's clock, so that every answer agrees with the token expiries; real time when no Delegate is set."""
+    delegate: Delegate | None = context.get("delegate")
+    return delegate.clock if delegate is not None else _real_now
+
+
+def now_of(context: BoltContext) -> datetime:
+    """The current time for this request's answers, on Delegate's clock."""
+    return clock_of(context)()
+
+
+def _real_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def person_of(context: BoltContext, user_id: str | None = None) -> Person:
     """The acting person (or user_id, in the same installation), keyed like stores.authorize.DelegateAuthorize does."""
     workspace_team = None if context.is_enterprise_install else context.team_id
@@ -136,16 +158,16 @@ def installation_key(context: BoltContext) -> tuple[str | None, str | None]:
     return context.enterprise_id, None if context.is_enterprise_install else context.team_id
 
 
-def event_moment(body: dict[str, Any]) -> datetime:
+def event_moment(body: dict[str, Any], now: Callable[[], datetime] = _real_now) -> datetime:
     """The latest moment an event can have happened: the envelope's event_time is whole seconds, so the end of that
-    second (a grant made within it counts as before the event); else the event's event_ts; else now."""
+    second (a grant made within it counts as before the event); else the event's event_ts; else now (`now()`)."""
     event = body.get("event") or {}
     for value, resolution in ((body.get("event_time"), _WHOLE_SECOND), (event.get("event_ts"), timedelta(0))):
         try:
             return datetime.fromtimestamp(float(value or ""), tz=UTC) + resolution
         except (TypeError, ValueError, OverflowError, OSError):
             continue
-    return datetime.now(UTC)
+    return now()
 
 
 _WHOLE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)

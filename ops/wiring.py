@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ from stores.files import private_directory
 from stores.installation_store import SQLAlchemyInstallationStore
 from stores.oauth_state_store import SQLAlchemyOAuthStateStore
 from stores.rotation import TokenManager
+from stores.schema import utcnow
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -29,6 +32,11 @@ class Stores:
     state_store: SQLAlchemyOAuthStateStore
     manager: TokenManager
 
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The time every token decision and every answer to a person is made on (real time unless injected)."""
+        return self.manager.clock
+
     def close(self) -> None:
         self.manager.close()
         self.engine.dispose()
@@ -42,14 +50,16 @@ def uses_data_dir(settings: Settings) -> bool:
     return Path(url.database).resolve().is_relative_to(settings.data_dir.resolve())
 
 
-def open_stores(settings: Settings, *, background_refresh: bool = True) -> Stores:
-    """Open the database and build the stores; the schema must exist (python app.py db upgrade)."""
+def open_stores(
+    settings: Settings, *, background_refresh: bool = True, clock: Callable[[], datetime] = utcnow
+) -> Stores:
+    """Open the database and build the stores on `clock`; the schema must exist (python app.py db upgrade)."""
     if not settings.client_id or not settings.client_secret:
         raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed to refresh tokens")
     if uses_data_dir(settings):
         private_directory(settings.data_dir)  # tightened at start, also when an earlier version made it 0755
     engine = create_database_engine(settings.database_url)
-    store = SQLAlchemyInstallationStore(settings.client_id, engine, encryption_keys=settings.keyring())
+    store = SQLAlchemyInstallationStore(settings.client_id, engine, encryption_keys=settings.keyring(), clock=clock)
     manager = TokenManager(
         store, client_secret=settings.client_secret, api_url=settings.api_url, background_refresh=background_refresh
     ).attach()

@@ -277,6 +277,11 @@ async def get_tokens(request: web.Request) -> web.Response:
     return _json({"ok": True, "tokens": tokens})
 
 
+async def get_refreshes(request: web.Request) -> web.Response:
+    state = request.app[RUNTIME].state
+    return _json({"ok": True, "now": state.now(), "refreshes": state.refresh_history(request.query.get("user_id") or None)})
+
+
 async def get_counters(request: web.Request) -> web.Response:
     return _json({"ok": True, **request.app[RUNTIME].state.counters()})
 
@@ -374,6 +379,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{prefix}/state", guarded(get_state))
     app.router.add_get(f"{prefix}/messages", guarded(get_messages))
     app.router.add_get(f"{prefix}/tokens", guarded(get_tokens))
+    app.router.add_get(f"{prefix}/refreshes", guarded(get_refreshes))
     app.router.add_get(f"{prefix}/counters", guarded(get_counters))
     app.router.add_get(f"{prefix}/deliveries", guarded(get_deliveries))
     app.router.add_post(f"{prefix}/clock/advance", guarded(post_advance))

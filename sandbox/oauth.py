@@ -149,6 +149,7 @@ def _refresh_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any
     if refresh.used_at is None:
         refresh.used_at = now
     token = state.issue_token(refresh.kind, refresh.team_id, refresh.user_id, refresh.scopes, "refresh_token", True)
+    state.record_refresh(refresh, token)
     if refresh.kind == "user":
         state.refreshes_by_user[refresh.user_id] += 1
     answer: dict[str, Any] = {"ok": True, "app_id": state.config.app_id}

@@ -341,6 +341,10 @@ class SandboxServer:
         """Tokens issued so far, redacted, with their state (active/expired/revoked)."""
         return [token for token in self.state.token_summary() if user_id is None or token["user_id"] == user_id]
 
+    def refreshes(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Every refresh_token grant served so far, oldest first: when, whose, and how long the old token had left."""
+        return self.state.refresh_history(user_id)
+
     def open_views(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """Modals and home tabs that are open, newest last."""
         with self.state.lock:

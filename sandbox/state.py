@@ -203,6 +203,7 @@ class SandboxState:
         self.grants: Counter[str] = Counter()
         self.grant_failures: Counter[str] = Counter()
         self.refreshes_by_user: Counter[str] = Counter()
+        self.refreshes: list[dict[str, Any]] = []
         self.response_urls: dict[str, dict[str, Any]] = {}
         self.pending_events: list[tuple[str, dict[str, Any]]] = []
         self.consent_key = secrets.token_bytes(32)
@@ -417,6 +418,32 @@ class SandboxState:
             self.installed_teams.discard(team_id)
             return revoked
 
+    def record_refresh(self, refresh: RefreshToken, token: Token) -> dict[str, Any]:
+        """Remember one refresh_token grant served: whose, when, and how long the token it replaced had left."""
+        with self.lock:
+            old = next((t for t in self.tokens.values() if t.refresh_token == refresh.value and t is not token), None)
+            record = {
+                "at": token.issued_at,
+                "kind": token.kind,
+                "team_id": token.team_id,
+                "user_id": token.user_id,
+                "old_token": redact(old.value) if old is not None else "",
+                "old_expires_at": old.expires_at if old is not None else None,
+                # How long before its expiry the old token was renewed: negative when it had already expired.
+                "left_on_old": (
+                    round(old.expires_at - token.issued_at, 1) if old is not None and old.expires_at is not None else None
+                ),
+                "token": redact(token.value),
+                "expires_at": token.expires_at,
+            }
+            self.refreshes.append(record)
+            return record
+
+    def refresh_history(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Every refresh_token grant served, oldest first (optionally one user's)."""
+        with self.lock:
+            return [dict(r) for r in self.refreshes if user_id is None or r["user_id"] == user_id]
+
     def token_summary(self) -> list[dict[str, Any]]:
         """Every token, redacted, with its state at the sandbox's current time."""
         with self.lock:
@@ -606,6 +633,7 @@ class SandboxState:
                 "messages": list(self.messages),
                 "ephemerals": list(self.ephemerals),
                 "tokens": [token.describe(now) for token in self.tokens.values()],
+                "refreshes": self.refresh_history()[-50:],
                 "views": [
                     {
                         **view.to_payload(self.config.app_id),

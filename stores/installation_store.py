@@ -100,8 +100,10 @@ class SQLAlchemyInstallationStore(InstallationStore):
         token_events_table_name: str = default_token_events_table_name,
         logger: logging.Logger | None = None,
         encryption_keys: KeyRingSource = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.client_id = client_id
+        self.clock = clock  # the time rows and audit events are stamped with (the sandbox's, in sandbox mode)
         self.engine = engine
         self.keyring = _keyring_from(encryption_keys)
         self.tables: Tables = build_tables(
@@ -157,7 +159,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
         """Append one token event to the audit table (never a secret)."""
         conn.execute(
             insert(self.tables.token_events).values(
-                occurred_at=utcnow(),
+                occurred_at=self.clock(),
                 client_id=self.client_id,
                 enterprise_id=enterprise_key,
                 team_id=team_key,
@@ -208,7 +210,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
         if source is None:
             return
         ent, team = to_key(source.enterprise_id), to_key(source.team_id)
-        now = utcnow()
+        now = self.clock()
         changes: dict[str, Any] = {"updated_at": now, "is_enterprise_install": bool(source.is_enterprise_install)}
         for name in ("app_id", "enterprise_name", "team_name"):
             if getattr(source, name, None) is not None:
@@ -254,7 +256,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
 
     def _upsert_user(self, conn: Connection, installation: Installation) -> None:
         ent, team, user = to_key(installation.enterprise_id), to_key(installation.team_id), installation.user_id
-        now = utcnow()
+        now = self.clock()
         changes: dict[str, Any] = {
             "updated_at": now,
             "installed_at": from_timestamp(installation.installed_at),
@@ -439,7 +441,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
             "bot_refresh_owner": None,
             "bot_refresh_sent_at": None,
             "bot_generation": c.bot_generation + 1,
-            "updated_at": utcnow(),
+            "updated_at": self.clock(),
         }
         where = [self._workspace_where(ent, team), c.bot_token_enc.is_not(None)]
         if installed_at_or_before is not None:

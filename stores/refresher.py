@@ -76,6 +76,7 @@ class Refresher:
         self.pacer = Pacer(max_per_minute)
         self.interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def sweep_once(self) -> SweepResult:
@@ -111,8 +112,9 @@ class Refresher:
             return "failed"
 
     def run_forever(self) -> None:
-        """Sweep, sleep for the interval, and again, until stop() is called."""
+        """Sweep, sleep for the interval (or until woken), and again, until stop() is called."""
         while not self._stop.is_set():
+            self._wake.clear()  # a wake() from here on means sweep again: it may have come after this sweep's read
             try:
                 result = self.sweep_once()
                 if result.due:
@@ -122,7 +124,11 @@ class Refresher:
                     )  # fmt: skip
             except Exception:  # noqa: BLE001 - a database hiccup must not end the refresher
                 logger.exception("refresher sweep failed")
-            self._stop.wait(self.interval.total_seconds())
+            self._wake.wait(self.interval.total_seconds())
+
+    def wake(self) -> None:
+        """Sweep now instead of at the next interval: the clock jumped (the sandbox's), so tokens may have become due."""
+        self._wake.set()
 
     def start(self) -> threading.Thread:
         """Run in a daemon thread inside the app."""
@@ -132,5 +138,6 @@ class Refresher:
 
     def stop(self, timeout: float | None = 10) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -53,7 +53,7 @@ from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, ProcessLocks, locks_for
 from .pending import PendingRotations
 from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers
-from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, utcnow
+from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED
 from .token_rows import BOT, USER, Slot, Snapshot, TokenKey, TokenRows, jitter_fraction
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class TokenManager:
         failure_backoff: timedelta = timedelta(seconds=30),
         max_backoff: timedelta = timedelta(minutes=30),
         background_refresh: bool = True,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
         oauth_client: WebClient | None = None,
         http_timeout: int = 10,
     ):
@@ -131,7 +131,7 @@ class TokenManager:
         self.max_refresh_failures = max_refresh_failures
         self.failure_backoff = failure_backoff
         self.max_backoff = max_backoff
-        self.clock = clock
+        self.clock = clock or store.clock  # every expiry, margin and backoff is judged on this clock
         self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # No retry handlers: a refresh token is sent once per attempt, and every wait happens outside the lock.
         self.oauth = oauth_client or WebClient(base_url=api_url, timeout=http_timeout, retry_handlers=[])
@@ -142,7 +142,7 @@ class TokenManager:
         )
         self._scheduled: set[TokenKey] = set()
         self.answers = RefreshAnswers(
-            self.rows, clock=clock, max_failures=max_refresh_failures, failure_backoff=failure_backoff,
+            self.rows, clock=self.clock, max_failures=max_refresh_failures, failure_backoff=failure_backoff,
             max_backoff=max_backoff,
         )  # fmt: skip
         self.pending = PendingRotations(self.rows)

@@ -17,6 +17,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -32,6 +33,7 @@ from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web import SlackResponse
 
 from stores import SQLAlchemyInstallationStore, SQLAlchemyOAuthStateStore
+from stores.schema import utcnow
 
 from .pages import REDIRECT_ERRORS, failure_page, malformed_link_page, success_page, unknown_scope_page
 
@@ -47,6 +49,7 @@ __all__ = [
     "UnknownScope",
     "build_oauth_settings",
     "connect_url",
+    "on_clock",
     "parse_start",
 ]
 
@@ -226,6 +229,10 @@ def build_oauth_settings(
 class DelegateOAuthFlow(OAuthFlow):
     """Bolt's OAuth flow, plus the connect flow, validated start links and Slack's real error names on failure."""
 
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow, **options: Any):
+        super().__init__(**options)
+        self.clock = clock
+
     def handle_installation(self, request: BoltRequest) -> BoltResponse:
         """Start "Add to Slack" (bot and user scopes), for the workspace or org the link names if any."""
         return self._start(request, bot_scopes=self.settings.scopes or [], allowed_scopes=None)
@@ -288,7 +295,23 @@ class DelegateOAuthFlow(OAuthFlow):
             logger.warning("oauth.v2.access could not be completed: %s", type(error).__name__)
             _last_error.code = "slack_unreachable"
             return None
-        return installation
+        return on_clock(installation, self.clock) if installation is not None else None
+
+
+def on_clock(installation: Installation, clock: Callable[[], datetime]) -> Installation:
+    """The installation with its issue and expiry times on `clock` (slack_sdk stamps them with the real time).
+
+    In sandbox mode the sandbox's clock may be hours ahead of the real one: a token it issues "now" expires 12 hours
+    after the sandbox's now, so the grant must be dated on that clock too, or Delegate would count it as expired.
+    """
+    shift = round(clock().timestamp() - installation.installed_at)
+    if shift:
+        installation.installed_at += shift
+        if installation.user_token_expires_at is not None:
+            installation.user_token_expires_at += shift
+        if installation.bot_token_expires_at is not None:
+            installation.bot_token_expires_at += shift
+    return installation
 
 
 class ErrorRecordingClient(WebClient):

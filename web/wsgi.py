@@ -70,6 +70,7 @@ class DelegateWSGI(SlackRequestHandler):
         super().__init__(app, path=path)
         self.health_check = health_check
         self.stores: Any = None  # set by the composition root, for operations and tests
+        self.refresher: Any = None  # the refresh-ahead sweeper of this process, when the composition root started one
         self.guard = RequestGuard(self._serve, signing_secret=signing_secret, slack_path=path)
         # Each install or connect start writes a state row: limited per client address (see web/ratelimit.py).
         self.start_limiter = start_limiter if start_limiter is not None else StartLimiter()

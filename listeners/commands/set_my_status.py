@@ -13,16 +13,13 @@ from stores.user_client import UserClient
 
 from ..acting import ack_for_person, attempt, ready_client, tell
 from ..connection import slack_date
+from ..context import now_of
 from ..parsing import ClearStatus, SetStatus, StatusExpiry, UsageError, parse_status, unescape
 from ..replies import Reply, escape, text_reply
 
 DOING = "set your status"
 # What users.profile.set answers for an emoji the workspace does not have, or a value that is no emoji code at all.
 EMOJI_ERRORS = ("profile_status_set_failed_not_valid_emoji", "profile_status_set_failed_not_emoji_syntax")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def needed_scopes(request: SetStatus | ClearStatus) -> tuple[str, ...]:
@@ -54,12 +51,12 @@ def person_zone(client: UserClient, user_id: str) -> tzinfo:
     return timezone(timedelta(seconds=int(offset))) if isinstance(offset, int | float) else UTC
 
 
-def expiration(client: UserClient, user_id: str, expiry: StatusExpiry | None) -> datetime | None:
-    """When the status clears, or None for never."""
+def expiration(client: UserClient, user_id: str, expiry: StatusExpiry | None, now: datetime) -> datetime | None:
+    """When the status clears, counted from `now`, or None for never."""
     if expiry is None:
         return None
     zone = person_zone(client, user_id) if expiry.at is not None else UTC
-    return expiry.resolve(utcnow(), zone)
+    return expiry.resolve(now, zone)
 
 
 def set_status(client: UserClient, *, emoji: str, text: str, clears_at: datetime | None) -> None:
@@ -106,7 +103,7 @@ def set_my_status_callback(command: dict[str, Any], context: BoltContext, respon
         if isinstance(request, ClearStatus):
             set_status(client, emoji="", text="", clears_at=None)
             return text_reply("Your status is cleared.")
-        clears_at = expiration(client, client.user_id, request.expiry)
+        clears_at = expiration(client, client.user_id, request.expiry, now_of(context))
         try:
             set_status(client, emoji=request.emoji, text=request.text, clears_at=clears_at)
         except SlackApiError as error:

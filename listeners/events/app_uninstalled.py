@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from ..context import RevocationStore, event_moment, installation_key
+from ..context import RevocationStore, clock_of, event_moment, installation_key
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +25,9 @@ def app_uninstalled_callback(body: dict[str, Any], context: BoltContext, store: 
         logger.error("app_uninstalled: the app has no installation store, nothing deleted")
         return
     enterprise_id, team_id = installation_key(context)
+    uninstalled_at = event_moment(body, clock_of(context))
     try:
-        store.delete_all(enterprise_id=enterprise_id, team_id=team_id, installed_at_or_before=event_moment(body))
+        store.delete_all(enterprise_id=enterprise_id, team_id=team_id, installed_at_or_before=uninstalled_at)
     except Exception:
         logger.exception("forgetting the tokens of uninstalled team %s failed", team_id)
         return

@@ -16,7 +16,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from ..context import RevocationStore, event_moment, installation_key
+from ..context import RevocationStore, clock_of, event_moment, installation_key
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def tokens_revoked_callback(
     if store is None:
         logger.error("tokens_revoked: the app has no installation store, nothing deleted")
         return
-    revoked_at = event_moment(body)
+    revoked_at = event_moment(body, clock_of(context))
     enterprise_id, team_id = installation_key(context)
     tokens = event.get("tokens") or {}
     for user_id in tokens.get("oauth") or []:

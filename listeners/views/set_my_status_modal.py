@@ -11,6 +11,7 @@ from slack_bolt import Ack, BoltContext
 
 from ..acting import attempt, problem_reply, ready_client
 from ..commands.set_my_status import describe_status, set_status
+from ..context import now_of
 from ..modals import EXPIRY_CHOICES, notice_modal, working_modal
 from ..parsing import STATUS_TEXT_LIMIT, parse_emoji
 from ..replies import Reply, text_reply
@@ -20,10 +21,6 @@ logger = logging.getLogger(__name__)
 NEEDED = ("users.profile:write",)
 DOING = "set your status"
 TITLE = "Set my status"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ def read_status_form(view: dict[str, Any], now: datetime) -> StatusForm | dict[s
 
 
 def set_my_status_modal_ack(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
-    form = read_status_form(view, utcnow())
+    form = read_status_form(view, now_of(context))
     if not isinstance(form, StatusForm):
         ack(response_action="errors", errors=form)
         return
@@ -80,7 +77,7 @@ def set_my_status_modal_ack(ack: Ack, view: dict[str, Any], context: BoltContext
 
 
 def set_my_status_modal_callback(view: dict[str, Any], context: BoltContext) -> None:
-    form = read_status_form(view, utcnow())
+    form = read_status_form(view, now_of(context))
     client = ready_client(context, NEEDED)
     if client is None or not isinstance(form, StatusForm):
         return

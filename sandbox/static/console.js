@@ -490,6 +490,32 @@ function formatSeconds(seconds) {
   return hours ? `${hours} h ${minutes} min` : `${minutes} min ${Math.floor(seconds % 60)} s`;
 }
 
+function formatAgo(seconds) {
+  return seconds < 60 ? `${Math.max(0, Math.round(seconds))} s ago` : `${formatSeconds(seconds)} ago`;
+}
+
+// Times are on the sandbox's clock (snapshot.now), which "+1 hour" and "+11 hours" move: never the browser's.
+function describeRefresh(r) {
+  const left = r.left_on_old;
+  let timing = "";
+  if (left !== null && left > 0) timing = `, ${formatSeconds(left)} before it was due (refresh-ahead)`;
+  else if (left !== null) timing = `, ${left < 0 ? formatSeconds(-left) : "0 s"} after it had expired`;
+  const next = r.expires_at === null ? "does not expire"
+    : r.expires_at > snapshot.now ? `expires in ${formatSeconds(r.expires_at - snapshot.now)}` : "has expired since";
+  return `${userName(r.user_id)}'s ${r.kind} token renewed ${formatAgo(snapshot.now - r.at)}${timing}; the new one ${next}.`;
+}
+
+function renderRefreshes() {
+  const refreshes = snapshot.refreshes || [];
+  if (!refreshes.length) {
+    $("refreshes").replaceChildren(el("li", { class: "muted" }, "No token renewed yet."));
+    return;
+  }
+  $("refreshes").replaceChildren(...refreshes.slice().reverse().map((r) => el("li", {
+    "data-user": r.user_id, "data-kind": r.kind, "data-ahead": String(r.left_on_old !== null && r.left_on_old > 0),
+  }, describeRefresh(r))));
+}
+
 function renderTokens() {
   const body = $("tokens").tBodies[0];
   const seen = new Set();
@@ -504,7 +530,10 @@ function renderTokens() {
   },
   el("td", {}, userName(t.user_id)), el("td", {}, t.kind), el("td", {}, el("code", {}, t.token)),
   el("td", { class: `state-${t.status}` }, t.status + (t.revoked_reason ? ` (${t.revoked_reason})` : "")),
-  el("td", {}, t.status === "active" ? formatSeconds(t.expires_in) : "–"), el("td", {}, t.grant))));
+  el("td", {}, formatAgo(snapshot.now - t.issued_at)),
+  el("td", {}, t.status === "active" ? formatSeconds(t.expires_in) : "–"),
+  el("td", {}, t.grant))));
+  renderRefreshes();
 }
 
 function renderPeople() {
@@ -604,6 +633,7 @@ $("shortcut-form").addEventListener("submit", (event) => {
   if (callback) post("/deliver/global_shortcut", { user_id: currentUser(), callback_id: callback }).then(showResult);
 });
 $("advance-hour").addEventListener("click", () => post("/clock/advance", { seconds: 3600 }).then(refresh));
+$("advance-eleven-hours").addEventListener("click", () => post("/clock/advance", { seconds: 39600 }).then(refresh));
 $("advance-half-day").addEventListener("click", () => post("/clock/advance", { seconds: 43200 }).then(refresh));
 $("uninstall").addEventListener("click", () => {
   const user = snapshot.users.find((u) => u.id === currentUser());

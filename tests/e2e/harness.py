@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from app import create_wsgi_app, serve_threaded
+from app import create_sandbox_wsgi_app, create_wsgi_app, serve_threaded
 from listeners.manifest import MANIFEST_PATH
 from ops.wiring import Stores
 from sandbox.config import SandboxConfig
@@ -150,13 +150,16 @@ def running_delegate(
     database_url: str | None = None,
     socket_mode: bool = False,
     env: dict[str, str] | None = None,
+    sandbox_mode: bool = False,
     **sandbox_options: Any,
 ) -> Iterator[Delegate]:
     """Start a sandbox and Delegate (threaded HTTP server, our real WSGI app) pointed at each other.
 
     With socket_mode, Slack's requests reach Delegate over the sandbox's Socket Mode WebSocket only (the sandbox
     knows no request URL), and HTTP serves the OAuth pages, as `python app.py run` does with SLACK_APP_TOKEN.
-    `env` adds to or overrides Delegate's environment (LOG_LEVEL, a key ring of several keys).
+    `env` adds to or overrides Delegate's environment (LOG_LEVEL, a key ring of several keys). With sandbox_mode,
+    Delegate is wired as `python app.py run` wires it to its sandbox (app.create_sandbox_wsgi_app): on the sandbox's
+    clock, with its refresher running and woken when that clock advances; else on real time and with no refresher.
     """
     # Bind Delegate's port before the sandbox picks one, so the two can never be handed the same port.
     server, thread = serve_threaded(_not_ready, "127.0.0.1", 0)
@@ -174,7 +177,7 @@ def running_delegate(
         environment.update(env or {})
         settings = Settings.from_env(environment).replace(slack_home_url=sandbox.url)  # as sandbox mode sets it
         upgrade(settings.database_url)
-        wsgi = create_wsgi_app(settings, refresher=False)
+        wsgi = create_sandbox_wsgi_app(settings, sandbox) if sandbox_mode else create_wsgi_app(settings, refresher=False)
         server.set_app(wsgi)
         handler = None
         if socket_mode:
@@ -191,4 +194,6 @@ def running_delegate(
             server.shutdown()
             server.server_close()
             thread.join(5)
+            if wsgi.refresher is not None:
+                wsgi.refresher.stop()
             wsgi.stores.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,10 +81,15 @@ class FakeManager:
         self.forgotten.append({"enterprise_id": enterprise_id, "team_id": team_id, "user_id": user_id, "reason": reason})
 
 
+def real_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class FakeDelegate:
     manager: FakeManager = field(default_factory=FakeManager)
     user_scopes: tuple[str, ...] = ALL_SCOPES
+    clock: Callable[[], datetime] = field(default_factory=lambda: real_now)
 
     def connect_url(self, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:
         query = {"team": team_id or "", "scopes": ",".join(user_scopes) if user_scopes is not None else "*"}
@@ -166,9 +171,13 @@ def world(
     scopes: Sequence[str] | None = ALL_SCOPES,
     user_id: str = USER,
     info: ConnectionInfo | None = None,
+    now: datetime | None = None,
 ) -> World:
-    """A context for `user_id`: connected with `scopes`, or not (then `error` says why, like DelegateAuthorize)."""
+    """A context for `user_id`: connected with `scopes`, or not (then `error` says why, like DelegateAuthorize);
+    Delegate's clock stands still at `now` when given."""
     delegate = FakeDelegate(manager=FakeManager(info=info))
+    if now is not None:
+        delegate.clock = lambda: now
     bot = Recorder("bot client")
     user = Recorder("user client", user_id=user_id) if connected else None
     context = BoltContext(

@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-from listeners.views import set_my_status_modal
 from listeners.views.set_my_status_modal import set_my_status_modal_ack, set_my_status_modal_callback
 from stores.errors import TokenRevoked
 
@@ -13,10 +12,6 @@ from ..fakes import TEAM, assert_bot_never_acted, buttons, text_of, world
 
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(set_my_status_modal, "utcnow", lambda: NOW)
 
 
 def view(emoji: str | None = None, text: str | None = None, expiry: str = "never", clear_at: int | None = None) -> dict:  # type: ignore[type-arg]
@@ -35,7 +30,7 @@ def submit(v: dict, w) -> None:  # type: ignore[no-untyped-def,type-arg]
 
 
 def test_sets_the_status_as_the_person_and_shows_the_result_in_the_modal() -> None:
-    w = world()
+    w = world(now=NOW)
     submit(view(emoji="coffee", text="Break", expiry="30m"), w)
     assert w.ack.last["response_action"] == "update"
     profile = w.user.last("users_profile_set")["profile"]  # type: ignore[union-attr]
@@ -46,7 +41,7 @@ def test_sets_the_status_as_the_person_and_shows_the_result_in_the_modal() -> No
 
 
 def test_clear_at_a_chosen_moment() -> None:
-    w = world()
+    w = world(now=NOW)
     submit(view(text="Travelling", clear_at=int(NOW.timestamp()) + 86400), w)
     assert w.user.last("users_profile_set")["profile"]["status_expiration"] == int(NOW.timestamp()) + 86400  # type: ignore[union-attr]
 
@@ -62,14 +57,14 @@ def test_clear_at_a_chosen_moment() -> None:
     ],
 )
 def test_bad_input_is_answered_with_errors_next_to_the_field(form: dict, field: str) -> None:  # type: ignore[type-arg]
-    w = world()
+    w = world(now=NOW)
     submit(view(**form), w)
     assert w.ack.last["response_action"] == "errors" and field in w.ack.last["errors"]
     assert w.user.calls == [] and w.bot.calls == []  # type: ignore[union-attr]
 
 
 def test_no_token_shows_the_connect_prompt_in_the_modal() -> None:
-    w = world(connected=False, error=TokenRevoked("revoked"))
+    w = world(now=NOW, connected=False, error=TokenRevoked("revoked"))
     submit(view(text="x"), w)
     assert w.ack.last["response_action"] == "update"
     (button,) = buttons(w.ack.last["view"])
@@ -78,7 +73,7 @@ def test_no_token_shows_the_connect_prompt_in_the_modal() -> None:
 
 
 def test_token_revoked_during_the_call_shows_the_connect_prompt() -> None:
-    w = world()
+    w = world(now=NOW)
     w.user.errors["users_profile_set"] = TokenRevoked("revoked")  # type: ignore[union-attr]
     submit(view(text="x"), w)
     (button,) = buttons(w.bot.last("views_update")["view"])

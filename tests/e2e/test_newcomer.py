@@ -147,6 +147,7 @@ class Walk:
         path = self.folder / f"{label}.png"
         shown.screenshot(path=str(path))
         self.shots[name] = path
+        shown.evaluate("window.scrollTo(0, 0)")  # the next step starts at the top of the page, as a person would look
 
     # -- what a person does in the console ------------------------------------------------------------------------
 
@@ -220,7 +221,7 @@ def token_row(page: Any, user_id: str) -> Any:
 def test_the_newcomers_path(chromium: Any, delegate_process: DelegateProcess) -> None:
     """Install, every command, both shortcuts, App Home, a second person, +12 hours, a restart and disconnect."""
     folder = artifacts_dir()
-    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    context = chromium.new_context(viewport={"width": 1280, "height": 720})
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # a confirm() the console may show is what the person accepts
@@ -357,6 +358,7 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         expect(row).to_contain_text("refresh_token", timeout=WAIT_MS)
         expect(row.locator("code")).not_to_have_text(first_token)
         expect(row).to_contain_text(re.compile(r"1[01] h \d+ min"))
+        page.locator("#tokens").scroll_into_view_if_needed()
 
     with walk.step("after-twelve-hours"):
         walk.command("/delegate connection", "Connected", "renewed")

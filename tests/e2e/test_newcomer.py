@@ -257,6 +257,10 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         tab.click("#allow")
         expect(tab.locator("h1")).to_have_text("You're connected", timeout=WAIT_MS)
         expect(tab.locator("main")).to_contain_text("installed in")
+    with walk.step("open-slack", tab):
+        tab.get_by_role("link", name="Open Slack").click()  # no Slack client here: it leads back to the console
+        expect(tab.locator("#composer-input")).to_be_visible(timeout=WAIT_MS)
+        assert tab.url.startswith(url), tab.url
     tab.close()
     page.bring_to_front()
 
@@ -344,6 +348,7 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
     page.bring_to_front()
 
     with walk.step("second-person-posts"):
+        expect(page.locator("#home")).to_contain_text("Your Delegate connection", timeout=WAIT_MS)  # published on connect
         walk.type("/post-as-me hi from Bob")
         walk.message_from("Bob", "hi from Bob")
 
@@ -383,7 +388,10 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         expect(walk.ephemerals().filter(has_text="Disconnected").first).to_be_visible(timeout=WAIT_MS)
 
     with walk.step("home-after-disconnect"):
+        home = page.locator("#home")
+        # Republished by the disconnect itself, before the person opens the tab again.
+        expect(home).to_contain_text("Delegate is not connected to your account", timeout=WAIT_MS)
         walk.open_home("Delegate is not connected to your account", "Connect Delegate")
-        expect(page.locator("#home")).not_to_contain_text("Token expires")
+        expect(home).not_to_contain_text("Token expires")
 
     assert "Traceback" not in "\n".join(delegate.lines), delegate.output()

@@ -127,27 +127,43 @@ class Walk:
     """The browser session of the walk: numbered steps, each ending with a screenshot of what the person sees."""
 
     def __init__(self, page: Any, folder: Path):
-        self.page = page
+        self.page = page  # the console's tab
+        self.shown = page  # the tab the person is looking at
         self.folder = folder
         self.number = 0
         self.shots: dict[str, Path] = {}
 
     @contextmanager
-    def step(self, name: str, page: Any | None = None) -> Iterator[None]:
+    def step(self, name: str) -> Iterator[None]:
         """One step; a failure names the step and leaves a screenshot of the page as it was."""
         self.number += 1
         label = f"{self.number:02d}-{name}"
-        shown = page or self.page
         try:
             yield
         except Exception as error:
-            shown.screenshot(path=str(self.folder / f"{label}-FAILED.png"))
+            if not self.shown.is_closed():
+                self.shown.screenshot(path=str(self.folder / f"{label}-FAILED.png"))
             first_lines = "\n".join(str(error).splitlines()[:3])
             raise AssertionError(f"newcomer step {label} failed: {first_lines}") from error
         path = self.folder / f"{label}.png"
-        shown.screenshot(path=str(path))
+        self.shown.screenshot(path=str(path))
         self.shots[name] = path
-        shown.evaluate("window.scrollTo(0, 0)")  # the next step starts at the top of the page, as a person would look
+        self.shown.evaluate("window.scrollTo(0, 0)")  # the next step starts at the top of the page, as a person looks
+
+    def new_tab(self, click: Any) -> Any:
+        """Click something that opens a new tab (a link or a URL button) and look at that tab."""
+        with self.page.context.expect_page() as opened:
+            click()
+        self.shown = opened.value
+        self.shown.wait_for_load_state()
+        return self.shown
+
+    def back_to_console(self) -> None:
+        """Close the tab the person was looking at and go back to the console's."""
+        if self.shown is not self.page:
+            self.shown.close()
+        self.shown = self.page
+        self.page.bring_to_front()
 
     # -- what a person does in the console ------------------------------------------------------------------------
 
@@ -194,15 +210,17 @@ class Walk:
         for words in expected:
             expect(self.page.locator("#home")).to_contain_text(words, timeout=WAIT_MS)
 
-    def consent(self, opened: Any, user_id: str, *, expect_person: str) -> Any:
-        """On Slack's consent page, opened in a new tab: the person is preselected; Allow; Delegate's result page."""
-        tab = opened.value
-        tab.wait_for_load_state()
-        expect(tab.locator("#allow")).to_be_visible(timeout=WAIT_MS)
-        expect(tab.locator("#app-name")).to_contain_text("Delegate")
-        expect(tab.locator(f"input[value='{user_id}']")).to_be_checked()
-        expect(tab.locator("#people")).to_contain_text(expect_person)
-        return tab
+    def close_modal(self) -> None:
+        self.page.click("#modal-cancel")  # the result form's Close
+        expect(self.page.locator("#modal")).to_be_hidden(timeout=WAIT_MS)
+
+
+def consent_page(tab: Any, user_id: str, person: str) -> None:
+    """Slack's consent page for Delegate, with the person chosen in the console preselected."""
+    expect(tab.locator("#allow")).to_be_visible(timeout=WAIT_MS)
+    expect(tab.locator("#app-name")).to_contain_text("Delegate")
+    expect(tab.locator(f"input[value='{user_id}']")).to_be_checked()
+    expect(tab.locator("#people")).to_contain_text(person)
 
 
 def expect(target: Any) -> Any:
@@ -227,7 +245,7 @@ def test_the_newcomers_path(chromium: Any, delegate_process: DelegateProcess) ->
     page.on("dialog", lambda dialog: dialog.accept())  # a confirm() the console may show is what the person accepts
     walk = Walk(page, folder)
     try:
-        _walk(walk, context, delegate_process)
+        _walk(walk, delegate_process)
     finally:
         context.close()
     copy_to = os.environ.get("DELEGATE_SCREENSHOTS")
@@ -238,7 +256,7 @@ def test_the_newcomers_path(chromium: Any, delegate_process: DelegateProcess) ->
             shutil.copyfile(walk.shots[name], target / f"{name}.png")
 
 
-def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
+def _walk(walk: Walk, delegate: DelegateProcess) -> None:
     page = walk.page
 
     with walk.step("console"):
@@ -248,23 +266,20 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         walk.act_as(ALICE)
         expect(page.locator("#links")).to_contain_text("Add Delegate to the workspace")
 
-    with context.expect_page() as opened:
-        page.get_by_role("link", name="Add Delegate to the workspace").click()
-    tab = opened.value
-    with walk.step("consent", tab):
-        walk.consent(opened, ALICE, expect_person="Alice")
-    with walk.step("installed", tab):
+    with walk.step("consent"):
+        tab = walk.new_tab(page.get_by_role("link", name="Add Delegate to the workspace").click)
+        consent_page(tab, ALICE, "Alice")
+    with walk.step("installed"):
         tab.click("#allow")
         expect(tab.locator("h1")).to_have_text("You're connected", timeout=WAIT_MS)
         expect(tab.locator("main")).to_contain_text("installed in")
-    with walk.step("open-slack", tab):
+    with walk.step("open-slack"):
         tab.get_by_role("link", name="Open Slack").click()  # no Slack client here: it leads back to the console
         expect(tab.locator("#composer-input")).to_be_visible(timeout=WAIT_MS)
         assert tab.url.startswith(url), tab.url
-    tab.close()
-    page.bring_to_front()
 
     with walk.step("help"):
+        walk.back_to_console()
         walk.command("/delegate help", "Delegate acts as you", "/post-as-me", "Set my status", "Reply as me")
 
     with walk.step("connection"):
@@ -309,10 +324,9 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         page.click("#modal-submit")
         expect(page.locator("#modal-blocks")).to_contain_text("Your status is now", timeout=WAIT_MS)
         expect(people).to_contain_text("On holiday")
-    page.click("#modal-cancel")  # the result form's Close
-    expect(page.locator("#modal")).to_be_hidden(timeout=WAIT_MS)
 
     with walk.step("reply-as-me"):
+        walk.close_modal()
         hello = walk.message_from("Alice", "hello")
         hello.get_by_text("More actions…").click()
         hello.get_by_role("button", name="Reply as me").click()
@@ -321,12 +335,10 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         modal.locator("#message--value").fill("On it, thanks")
         page.click("#modal-submit")
         expect(page.locator("#modal-blocks")).to_contain_text("Replied as you in the thread", timeout=WAIT_MS)
-    page.click("#modal-cancel")
-    expect(page.locator("#modal")).to_be_hidden(timeout=WAIT_MS)
-    reply = walk.message_from("Alice", "On it, thanks")
-    expect(reply).to_contain_text("in thread")
 
     with walk.step("app-home"):
+        walk.close_modal()
+        expect(walk.message_from("Alice", "On it, thanks")).to_contain_text("in thread")
         walk.open_home("Your Delegate connection", "Connected", "Disconnect")
 
     with walk.step("second-person-prompt"):
@@ -335,19 +347,16 @@ def _walk(walk: Walk, context: Any, delegate: DelegateProcess) -> None:
         expect(prompt.get_by_role("button", name="Connect Delegate")).to_be_visible()
         expect(walk.messages().filter(has_text="hi from Bob")).to_have_count(0)
 
-    with context.expect_page() as opened:
-        prompt.get_by_role("button", name="Connect Delegate").click()
-    tab = opened.value
-    with walk.step("second-person-consent", tab):
-        walk.consent(opened, BOB, expect_person="Bob")
-    with walk.step("second-person-connected", tab):
+    with walk.step("second-person-consent"):
+        tab = walk.new_tab(prompt.get_by_role("button", name="Connect Delegate").click)
+        consent_page(tab, BOB, "Bob")
+    with walk.step("second-person-connected"):
         tab.click("#allow")
         expect(tab.locator("h1")).to_have_text("You're connected", timeout=WAIT_MS)
         expect(tab.locator("main")).to_contain_text("connected to your account")
-    tab.close()
-    page.bring_to_front()
 
     with walk.step("second-person-posts"):
+        walk.back_to_console()
         expect(page.locator("#home")).to_contain_text("Your Delegate connection", timeout=WAIT_MS)  # published on connect
         walk.type("/post-as-me hi from Bob")
         walk.message_from("Bob", "hi from Bob")

@@ -314,8 +314,12 @@ def _walk(walk: Walk, delegate: DelegateProcess) -> None:
     with walk.step("search"):
         reply = walk.command("/search-mine hello", "1 message of yours")
         expect(reply).to_contain_text("hello")
+    with walk.step("search-open"):
+        tab = walk.new_tab(reply.get_by_role("link", name="open").click)  # the result's permalink: the console, on it
+        expect(tab.locator("#messages li.highlight")).to_contain_text("hello", timeout=WAIT_MS)
 
     with walk.step("set-my-status-shortcut"):
+        walk.back_to_console()
         page.select_option("#shortcut-select", label="Set my status")
         page.click("#run-shortcut")
         modal = walk.modal("Set my status")

@@ -28,10 +28,10 @@ from listeners.manifest import MANIFEST_PATH
 from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
 from settings import Settings, required_for_run
-from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
+from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client, renewing_bot_client
 from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
-from stores.rotation import TokenManager
+from stores.rotation import TokenKey, TokenManager
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.server import serve_threaded
 from web.wsgi import DelegateWSGI
@@ -78,24 +78,47 @@ def create_app(settings: Settings, stores: Stores) -> App:
     requested_user_scopes = settings.user_scopes.split(",") if settings.user_scopes else list(user_scopes())
     services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes)
 
+    # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
+    listener_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="delegate-listener")
+
     def show_home(installation: Installation) -> None:
-        """Right after someone connects, their App Home tab shows the new connection."""
+        """Right after someone connects or installs, their App Home tab shows it; published after the callback page
+        has gone back to the browser, so it never delays it."""
+        listener_executor.submit(publish_home_after_install, installation)
+
+    def publish_home_after_install(installation: Installation) -> None:
         from listeners.context import Person
         from listeners.home import publish_home
+        from stores.bot_client import BotClient
+        from stores.errors import TokenUnavailable
 
         team = None if installation.is_enterprise_install else installation.team_id
-        bot = stores.installation_store.find_bot(
-            enterprise_id=installation.enterprise_id, team_id=team, is_enterprise_install=installation.is_enterprise_install
-        )
-        if bot is None:
-            return
+        try:
+            # Through the token manager: a bot token past its 12 hours is renewed first, never sent expired.
+            bot = stores.manager.fresh_bot_token(
+                enterprise_id=installation.enterprise_id,
+                team_id=team,
+                is_enterprise_install=installation.is_enterprise_install,
+            )
+        except TokenUnavailable:
+            return  # no bot in this workspace (yet): there is no App Home to publish
         person = Person(
             enterprise_id=installation.enterprise_id,
             team_id=team,
             user_id=installation.user_id,
             workspace_id=installation.team_id,
         )
-        publish_home(WebClient(token=bot.bot_token, base_url=settings.api_url, timeout=5), services, person)
+        client = BotClient(
+            stores.manager,
+            key=TokenKey.of(installation.enterprise_id, team),
+            token=bot.token,
+            base_url=settings.api_url,
+            timeout=5,
+        )
+        try:
+            publish_home(client, services, person)
+        except Exception:  # noqa: BLE001 - the connection is saved; a stale Home tab is fixed at its next opening
+            logger.exception("publishing the Home tab of %s after the install failed", installation.user_id)
 
     oauth_settings = build_oauth_settings(
         client_id=settings.client_id,
@@ -126,8 +149,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         authorize=DelegateAuthorize(stores.manager, services=services),  # type: ignore[arg-type] # an Authorize, which Bolt accepts
         oauth_flow=flow,
         process_before_response=True,
-        # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="delegate-listener"),
+        listener_executor=listener_executor,
         token_verification_enabled=False,
         user_facing_authorize_error_message=(
             f"Delegate is not installed in this workspace yet. An admin can add it at {base_url}/slack/install"
@@ -148,6 +170,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         return None  # Slack retries events and shows its own notice for interactions
 
     app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
+    app.use(renewing_bot_client(stores.manager))  # views.publish/open with a bot token Slack says expired: renewed
     # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
     return app

@@ -41,8 +41,16 @@ class ConnectionManager(Protocol):
         """Revoke the person's token at Slack and delete Delegate's copy (stores.disconnect.disconnect)."""
         ...
 
-    def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
-        """Mark the person's tokens revoked and drop them."""
+    def forget_user(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str,
+        reason: str,
+        installed_at_or_before: datetime | None = None,
+    ) -> bool:
+        """Mark the person's tokens revoked and drop them (unless granted after the moment); True when it did."""
         ...
 
 

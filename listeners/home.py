@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from .connection import connection_blocks
 from .context import Delegate, Person
 from .help import SHORTCUTS_TEXT, command_lines
 from .replies import context_line, section
 
-__all__ = ["home_view", "publish_home"]
+__all__ = ["home_view", "publish_home", "republish_home"]
+
+logger = logging.getLogger(__name__)
 
 
 def home_view(delegate: Delegate, person: Person, notice: str | None = None) -> dict[str, Any]:
@@ -34,3 +38,20 @@ def home_view(delegate: Delegate, person: Person, notice: str | None = None) -> 
 def publish_home(client: WebClient, delegate: Delegate, person: Person, notice: str | None = None) -> None:
     """Publish the Home tab to the person with the bot client (the tab is Delegate's own view, not an action as them)."""
     client.views_publish(user_id=person.user_id, view=home_view(delegate, person, notice))
+
+
+def republish_home(client: WebClient | None, delegate: Delegate, person: Person, notice: str | None = None) -> bool:
+    """Publish the Home tab again after the person's connection changed, so it never shows a stale state; a failure
+    is logged (by Slack's error name, never a token) and never raised into the action that changed it."""
+    if client is None or not client.token:
+        logger.info("no bot token in this workspace: the Home tab of %s was not republished", person.user_id)
+        return False
+    try:
+        publish_home(client, delegate, person, notice)
+    except SlackApiError as error:
+        logger.warning("Slack refused to republish the Home tab of %s: %s", person.user_id, error.response.get("error"))
+        return False
+    except Exception:  # noqa: BLE001 - the change itself is done; a stale tab is fixed at its next opening
+        logger.exception("republishing the Home tab of %s failed", person.user_id)
+        return False
+    return True

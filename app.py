@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import click
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Installation
@@ -171,6 +171,14 @@ def create_app(settings: Settings, stores: Stores) -> App:
 
     app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
     app.use(renewing_bot_client(stores.manager))  # views.publish/open with a bot token Slack says expired: renewed
+
+    @app.use
+    def delegate_in_every_context(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+        """Bolt runs no authorize for tokens_revoked and app_uninstalled; their listeners need context["delegate"] too."""
+        if context.get("delegate") is None:
+            context["delegate"] = services
+        return next()
+
     # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
     return app

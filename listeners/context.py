@@ -11,7 +11,7 @@ from slack_bolt import BoltContext
 
 from stores.disconnect import DisconnectResult
 from stores.errors import MissingScope, NotConnected, TokenError
-from stores.rotation import ConnectionInfo
+from stores.rotation import ConnectionInfo, FreshToken, TokenKey
 from stores.user_client import UserClient
 
 __all__ = [
@@ -32,6 +32,18 @@ __all__ = [
 
 class ConnectionManager(Protocol):
     """The part of stores.rotation.TokenManager the listeners use."""
+
+    api_url: str
+
+    def fresh_bot_token(
+        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+    ) -> FreshToken:
+        """The workspace's valid bot token, renewed first if due (after the ack only)."""
+        ...
+
+    def refresh_after_expired(self, key: TokenKey, used_token: str) -> FreshToken:
+        """Slack said the token used has expired: renew it, unless someone already has."""
+        ...
 
     def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
         """The person's connection as stored, or None when they never connected (or disconnected)."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from stores.bot_client import BotClient
+from stores.errors import TokenError
 
 from .connection import connection_blocks
 from .context import Delegate, Person
 from .help import SHORTCUTS_TEXT, command_lines
 from .replies import context_line, section
 
-__all__ = ["home_view", "publish_home", "republish_home"]
+__all__ = ["bot_client_of", "home_view", "publish_home", "republish_home"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +59,25 @@ def republish_home(client: WebClient | None, delegate: Delegate, person: Person,
         logger.exception("republishing the Home tab of %s failed", person.user_id)
         return False
     return True
+
+
+def bot_client_of(context: BoltContext) -> WebClient | None:
+    """context.client when it holds the bot token; else (Bolt authorizes no tokens_revoked or app_uninstalled event) a
+    client with the bot token from the token manager, renewed first if due: call it after the ack only."""
+    client = context.client
+    if client is not None and client.token:
+        return client
+    delegate = context.get("delegate")
+    if delegate is None:
+        return None
+    try:
+        fresh = delegate.manager.fresh_bot_token(
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=context.is_enterprise_install,
+        )
+    except TokenError as error:
+        logger.info("no usable bot token in team %s: %s", context.team_id, type(error).__name__)
+        return None
+    base_url = client.base_url if client is not None else delegate.manager.api_url
+    return BotClient(delegate.manager, key=fresh.key, token=fresh.token, base_url=base_url, timeout=10)

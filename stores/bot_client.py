@@ -8,20 +8,26 @@ token manager, which sends the refresh token at most once however many ask, and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse, WebClient
 
-from .rotation import TokenKey, TokenManager
+from .rotation import FreshToken, TokenKey
 
-__all__ = ["BotClient"]
+__all__ = ["BotClient", "BotTokenRenewer"]
+
+
+class BotTokenRenewer(Protocol):
+    """The part of stores.rotation.TokenManager a BotClient uses."""
+
+    def refresh_after_expired(self, key: TokenKey, used_token: str) -> FreshToken: ...
 
 
 class BotClient(WebClient):
     """Calls Slack as the workspace's bot; on token_expired it renews the bot token once and retries the call once."""
 
-    def __init__(self, manager: TokenManager, *, key: TokenKey, **kwargs: Any):
+    def __init__(self, manager: BotTokenRenewer, *, key: TokenKey, **kwargs: Any):
         super().__init__(**kwargs)
         self.manager = manager
         self.key = key  # the bot's: TokenKey.of(enterprise_id, team_id, None), team None for an org-wide install

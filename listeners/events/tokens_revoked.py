@@ -21,7 +21,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 
 from ..context import RevocationStore, delegate_of, event_moment, installation_key, person_of
-from ..home import republish_home
+from ..home import bot_client_of, republish_home
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def tokens_revoked_callback(
     tokens = event.get("tokens") or {}
     delegate = delegate_of(context)
     bot_revoked = bool(tokens.get("bot"))  # an uninstall: no bot token left to publish with, and no Home tab
+    client: Any = None
     for user_id in tokens.get("oauth") or []:
         person = person_of(context, user_id=user_id)
         try:
@@ -52,7 +53,8 @@ def tokens_revoked_callback(
             continue
         # Nothing dropped: a redelivery, or the revoke of Delegate's own disconnect, which republishes itself.
         if dropped and not bot_revoked:
-            republish_home(context.client, delegate, person)
+            client = client or bot_client_of(context)  # Bolt authorizes no tokens_revoked: context.client has no token
+            republish_home(client, delegate, person)
     if tokens.get("bot"):
         try:
             store.delete_bot(enterprise_id=enterprise_id, team_id=team_id, installed_at_or_before=revoked_at)

@@ -27,6 +27,7 @@ from sandbox.testing import running_sandbox
 from stores import KeyRing, SQLAlchemyInstallationStore, create_database_engine, generate_key
 from stores.disconnect import DisconnectResult, disconnect
 from stores.rotation import TokenManager
+from stores.schema import utcnow
 
 ALICE, BOB = "U0ALICE001", "U0BOB00002"
 TEAM = "T0SANDBOX1"
@@ -172,6 +173,18 @@ def test_an_expired_token_is_refreshed_once_so_the_live_grant_is_revoked(sandbox
     slack.expire_tokens(ALICE, "user")
     result = disconnect(manager, enterprise_id=None, team_id=TEAM, user_id=ALICE)
     assert (result.revoked_at_slack, result.slack_error) == (True, None)
+    assert [token["status"] for token in slack.tokens(ALICE) if token["kind"] == "user"].count("active") == 0
+
+
+def test_a_token_delegate_knows_expired_is_refreshed_before_auth_revoke(sandbox_store, manager, slack) -> None:  # type: ignore[no-untyped-def]
+    connect(sandbox_store, slack)
+    slack.advance_clock(13 * 3600)  # expired at Slack and, on the same clock, in Delegate's row
+    manager.clock = lambda: utcnow() + timedelta(hours=13)
+    result = disconnect(manager, enterprise_id=None, team_id=TEAM, user_id=ALICE)
+    assert (result.revoked_at_slack, result.slack_error, result.deleted) == (True, None, True)
+    counters = slack.counters()
+    assert counters["api_calls"].get("auth.revoke") == 1  # never sent with the token known to be dead
+    assert counters["refreshes_by_user"].get(ALICE) == 1
     assert [token["status"] for token in slack.tokens(ALICE) if token["kind"] == "user"].count("active") == 0
 
 

@@ -111,6 +111,9 @@ def test_revoke_in_the_console_republishes_the_home_tab_and_commands_say_it_was_
     assert "revoked in Slack on" in said and "tokens_revoked" in said and "Connect again" in said
     assert "first" not in said  # not the prompt of someone who never connected
     assert delegate.sandbox.messages(GENERAL) == []
+    delegate.sandbox.send_global_shortcut(ALICE, "set_my_status")  # a shortcut says the same, in its modal
+    [modal] = wait_for(lambda: [v for v in delegate.sandbox.open_views(ALICE) if v.get("type") == "modal"])
+    assert "revoked in Slack on" in json.dumps(modal["blocks"]) and "Connect again" in json.dumps(modal["blocks"])
 
 
 def test_a_deactivated_person_has_their_home_tab_say_so(delegate: Delegate) -> None:

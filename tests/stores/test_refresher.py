@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stores.exchange import exchange_long_lived_tokens
 from stores.refresher import Pacer, Refresher
@@ -129,6 +129,8 @@ def test_sweep_refreshes_a_bot_token_due_like_a_user_token(store, manager, token
         )
     )  # fmt: skip
     state.refresh_tokens["xoxe-bot-1"] = "UBOT"
+    with engine.begin() as conn:  # Slack issued it for 12 hours, 10 minutes of which are left
+        conn.execute(update(store.bots).where(store.bots.c.team_id == "T1").values(bot_lifetime_seconds=43200))
     result = Refresher(manager, window=timedelta(hours=2), jitter=timedelta(0), max_per_minute=6000).sweep_once()
     assert (result.due, result.refreshed, result.failed) == (1, 1, 0)
     bots = store.bots

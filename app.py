@@ -28,7 +28,7 @@ from listeners.manifest import MANIFEST_PATH
 from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
 from settings import Settings, required_for_run
-from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client, renewing_bot_client
+from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
 from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenKey, TokenManager
@@ -170,7 +170,6 @@ def create_app(settings: Settings, stores: Stores) -> App:
         return None  # Slack retries events and shows its own notice for interactions
 
     app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
-    app.use(renewing_bot_client(stores.manager))  # views.publish/open with a bot token Slack says expired: renewed
 
     @app.use
     def delegate_in_every_context(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002

@@ -11,12 +11,11 @@ from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.context import BoltContext
 from slack_bolt.response import BoltResponse
 
-from .bot_client import BotClient
 from .errors import TokenError, TokenUnavailable
 from .rotation import TokenKey, TokenManager
 from .user_client import UserClient
 
-__all__ = ["DelegateAuthorize", "no_person_token_in_bot_client", "renewing_bot_client"]
+__all__ = ["DelegateAuthorize", "no_person_token_in_bot_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,31 +120,3 @@ def no_person_token_in_bot_client(context: BoltContext, next: Callable[[], BoltR
             context.client.token = None
     return next()
 
-
-def renewing_bot_client(manager: TokenManager) -> Callable[[BoltContext, Callable[[], BoltResponse]], BoltResponse]:
-    """A Bolt middleware: context.client becomes a BotClient, which renews an expired bot token instead of failing.
-
-    Bolt's per-request client is a plain WebClient: a views.publish or views.open made with a bot token Slack
-    already considers expired would fail with token_expired and nothing would renew it. Register it with app.use()
-    after no_person_token_in_bot_client; listeners keep using context.client (or their `client` argument) as before.
-    """
-
-    def middleware(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
-        client = context.client
-        if context.bot_token and client is not None and not isinstance(client, BotClient):
-            context["client"] = BotClient(
-                manager,
-                key=TokenKey.of(context.enterprise_id, None if context.is_enterprise_install else context.team_id),
-                token=context.bot_token,
-                base_url=client.base_url,
-                timeout=client.timeout,
-                ssl=client.ssl,
-                proxy=client.proxy,
-                headers=client.headers,
-                team_id=client.default_params.get("team_id"),
-                logger=client.logger,
-                retry_handlers=client.retry_handlers,
-            )
-        return next()
-
-    return middleware

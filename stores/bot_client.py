@@ -32,6 +32,23 @@ class BotClient(WebClient):
         self.manager = manager
         self.key = key  # the bot's: TokenKey.of(enterprise_id, team_id, None), team None for an org-wide install
 
+    @classmethod
+    def like(cls, client: WebClient, manager: BotTokenRenewer, key: TokenKey) -> BotClient:
+        """A BotClient with the token and settings of `client` (Bolt's per-request client)."""
+        return cls(
+            manager,
+            key=key,
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=client.headers,
+            team_id=client.default_params.get("team_id"),
+            logger=client.logger,
+            retry_handlers=client.retry_handlers,
+        )
+
     def __deepcopy__(self, memo: dict[int, object]) -> BotClient:
         # Bolt deep-copies the context for lazy listeners; the client is bound to the same bot and shareable.
         return self

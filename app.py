@@ -90,7 +90,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
         from listeners.context import Person
         from listeners.home import publish_home
         from stores.bot_client import BotClient
-        from stores.errors import TokenUnavailable
+        from stores.errors import TokenError, TokenUnavailable
 
         team = None if installation.is_enterprise_install else installation.team_id
         try:
@@ -102,6 +102,9 @@ def create_app(settings: Settings, stores: Stores) -> App:
             )
         except TokenUnavailable:
             return  # no bot in this workspace (yet): there is no App Home to publish
+        except TokenError as error:  # Slack unreachable and the old token expired: the next opening publishes it
+            logger.warning("no bot token to publish the Home tab of %s: %s", installation.user_id, type(error).__name__)
+            return
         person = Person(
             enterprise_id=installation.enterprise_id,
             team_id=team,

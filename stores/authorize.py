@@ -119,4 +119,3 @@ def no_person_token_in_bot_client(context: BoltContext, next: Callable[[], BoltR
         if context.client is not None:
             context.client.token = None
     return next()
-

@@ -78,15 +78,9 @@ def create_app(settings: Settings, stores: Stores) -> App:
     requested_user_scopes = settings.user_scopes.split(",") if settings.user_scopes else list(user_scopes())
     services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes)
 
-    # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
-    listener_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="delegate-listener")
-
     def show_home(installation: Installation) -> None:
-        """Right after someone connects or installs, their App Home tab shows it; published after the callback page
-        has gone back to the browser, so it never delays it."""
-        listener_executor.submit(publish_home_after_install, installation)
-
-    def publish_home_after_install(installation: Installation) -> None:
+        """Right after someone connects or installs, their App Home tab shows it (before the success page answers, so
+        that the tab is true when the person gets back to Slack; the bot token's renewal is bounded to 2 s)."""
         from listeners.context import Person
         from listeners.home import publish_home
         from stores.bot_client import BotClient
@@ -99,6 +93,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
                 enterprise_id=installation.enterprise_id,
                 team_id=team,
                 is_enterprise_install=installation.is_enterprise_install,
+                wait=timedelta(seconds=2),
             )
         except TokenUnavailable:
             return  # no bot in this workspace (yet): there is no App Home to publish
@@ -152,7 +147,8 @@ def create_app(settings: Settings, stores: Stores) -> App:
         authorize=DelegateAuthorize(stores.manager, services=services),  # type: ignore[arg-type] # an Authorize, which Bolt accepts
         oauth_flow=flow,
         process_before_response=True,
-        listener_executor=listener_executor,
+        # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="delegate-listener"),
         token_verification_enabled=False,
         user_facing_authorize_error_message=(
             f"Delegate is not installed in this workspace yet. An admin can add it at {base_url}/slack/install"

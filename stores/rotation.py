@@ -528,12 +528,12 @@ class TokenManager:
         installed_at_or_before: datetime | None = None,
     ) -> bool:
         """Mark a person's tokens revoked and drop them (user deactivated, tokens_revoked event), keeping the row so
-        that they can be told why; a grant saved after `installed_at_or_before` is kept. True when a token was dropped
-        (False: nothing held, already revoked, or granted again since)."""
+        that they can be told why; a grant saved after `installed_at_or_before` is kept. True when it revoked something
+        (False: no row, already revoked, or granted again since)."""
         key = TokenKey.of(enterprise_id, team_id, user_id)
         dropped = self.rows.set_status(
             key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True, now=self.clock(),
-            installed_at_or_before=installed_at_or_before, only_if_holding_token=True,
+            installed_at_or_before=installed_at_or_before, unless_revoked=True,
         )  # fmt: skip
         if installed_at_or_before is None or dropped:
             self.pending.drop(key)

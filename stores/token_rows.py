@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 
 from .database import write_transaction
 from .schema import NONE, STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, UTCDateTime
@@ -294,10 +294,10 @@ class TokenRows:
         bump: bool = True,
         now: datetime,
         installed_at_or_before: datetime | None = None,
-        only_if_holding_token: bool = False,
+        unless_revoked: bool = False,
     ) -> bool:
         """Mark the slot needs_reauth or revoked, over the generation the decision was made on (and, for a revocation
-        event, only a grant made before it, and only while a token is still held: a redelivery changes nothing)."""
+        event, only a grant made before it, and only if not revoked already: a redelivery changes nothing)."""
         slot = key.slot
         c = self.table(slot).c
         values: dict[str, Any] = {slot.status: status, slot.outcome: reason[:64], "updated_at": now}
@@ -316,8 +316,8 @@ class TokenRows:
         conditions = []
         if installed_at_or_before is not None and slot is USER:
             conditions.append(c.installed_at <= installed_at_or_before)
-        if only_if_holding_token:
-            conditions.append(c[slot.token].is_not(None))
+        if unless_revoked:
+            conditions.append(or_(c[slot.status] != STATUS_REVOKED, c[slot.token].is_not(None)))
         return self.write(key, generation, values, event=event, detail=reason, conditions=conditions)
 
     def record_scopes(self, key: TokenKey, needed: list[str], provided: list[str]) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import click
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Installation
@@ -31,7 +31,7 @@ from settings import Settings, required_for_run
 from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
 from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
-from stores.rotation import TokenManager
+from stores.rotation import TokenKey, TokenManager
 from stores.schema import utcnow
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.server import serve_threaded
@@ -91,15 +91,26 @@ def create_app(settings: Settings, stores: Stores) -> App:
     services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes, clock=stores.clock)
 
     def show_home(installation: Installation) -> None:
-        """Right after someone connects, their App Home tab shows the new connection."""
+        """Right after someone connects or installs, their App Home tab shows it (before the success page answers, so
+        that the tab is true when the person gets back to Slack; the bot token's renewal is bounded to 2 s)."""
         from listeners.context import Person
         from listeners.home import publish_home
+        from stores.bot_client import BotClient
+        from stores.errors import TokenError, TokenUnavailable
 
         team = None if installation.is_enterprise_install else installation.team_id
-        bot = stores.installation_store.find_bot(
-            enterprise_id=installation.enterprise_id, team_id=team, is_enterprise_install=installation.is_enterprise_install
-        )
-        if bot is None:
+        try:
+            # Through the token manager: a bot token past its 12 hours is renewed first, never sent expired.
+            bot = stores.manager.fresh_bot_token(
+                enterprise_id=installation.enterprise_id,
+                team_id=team,
+                is_enterprise_install=installation.is_enterprise_install,
+                wait=timedelta(seconds=2),
+            )
+        except TokenUnavailable:
+            return  # no bot in this workspace (yet): there is no App Home to publish
+        except TokenError as error:  # Slack unreachable and the old token expired: the next opening publishes it
+            logger.warning("no bot token to publish the Home tab of %s: %s", installation.user_id, type(error).__name__)
             return
         person = Person(
             enterprise_id=installation.enterprise_id,
@@ -107,7 +118,17 @@ def create_app(settings: Settings, stores: Stores) -> App:
             user_id=installation.user_id,
             workspace_id=installation.team_id,
         )
-        publish_home(WebClient(token=bot.bot_token, base_url=settings.api_url, timeout=5), services, person)
+        client = BotClient(
+            stores.manager,
+            key=TokenKey.of(installation.enterprise_id, team),
+            token=bot.token,
+            base_url=settings.api_url,
+            timeout=5,
+        )
+        try:
+            publish_home(client, services, person)
+        except Exception:  # noqa: BLE001 - the connection is saved; a stale Home tab is fixed at its next opening
+            logger.exception("publishing the Home tab of %s after the install failed", installation.user_id)
 
     oauth_settings = build_oauth_settings(
         client_id=settings.client_id,
@@ -162,6 +183,14 @@ def create_app(settings: Settings, stores: Stores) -> App:
         return None  # Slack retries events and shows its own notice for interactions
 
     app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
+
+    @app.use
+    def delegate_in_every_context(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+        """Bolt runs no authorize for tokens_revoked and app_uninstalled; their listeners need context["delegate"] too."""
+        if context.get("delegate") is None:
+            context["delegate"] = services
+        return next()
+
     # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
     return app

@@ -9,7 +9,7 @@ from stores.disconnect import DisconnectResult
 from stores.rotation import ConnectionInfo
 
 from .context import Delegate, Person
-from .replies import connect_button, context_line, escape, section
+from .replies import connect_button, context_line, escape, lost_connection, section
 
 __all__ = [
     "DISCONNECT_ACTION_ID",
@@ -100,8 +100,12 @@ def connection_blocks(info: ConnectionInfo | None, delegate: Delegate, person: P
         f"*Connected since*\n{slack_date(info.installed_at)}",
         f"*Rotating token*\n{'yes' if info.rotating else 'no'}",
     ]
-    blocks: list[dict[str, Any]] = [
-        section("*Your Delegate connection*"),
+    blocks: list[dict[str, Any]] = [section("*Your Delegate connection*")]
+    if info.status != "active":
+        again = "Reconnect to carry on." if info.status == "needs_reauth" else "Connect again to use Delegate."
+        lost = lost_connection(info.status, info.status_reason, info.status_changed_at)
+        blocks.append(section(f":warning: {lost}. {again}"))
+    blocks += [
         {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
         section(f"*Permissions*\n{scopes}"),
     ]

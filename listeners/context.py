@@ -11,7 +11,7 @@ from slack_bolt import BoltContext
 
 from stores.disconnect import DisconnectResult
 from stores.errors import MissingScope, NotConnected, TokenError
-from stores.rotation import ConnectionInfo
+from stores.rotation import ConnectionInfo, FreshToken, TokenKey
 from stores.user_client import UserClient
 
 __all__ = [
@@ -35,6 +35,18 @@ __all__ = [
 class ConnectionManager(Protocol):
     """The part of stores.rotation.TokenManager the listeners use."""
 
+    api_url: str
+
+    def fresh_bot_token(
+        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+    ) -> FreshToken:
+        """The workspace's valid bot token, renewed first if due (after the ack only)."""
+        ...
+
+    def refresh_after_expired(self, key: TokenKey, used_token: str) -> FreshToken:
+        """Slack said the token used has expired: renew it, unless someone already has."""
+        ...
+
     def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
         """The person's connection as stored, or None when they never connected (or disconnected)."""
         ...
@@ -43,8 +55,16 @@ class ConnectionManager(Protocol):
         """Revoke the person's token at Slack and delete Delegate's copy (stores.disconnect.disconnect)."""
         ...
 
-    def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
-        """Mark the person's tokens revoked and drop them."""
+    def forget_user(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str,
+        reason: str,
+        installed_at_or_before: datetime | None = None,
+    ) -> bool:
+        """Mark the person's tokens revoked and drop them (unless granted after the moment); True when it did."""
         ...
 
 

@@ -6,6 +6,9 @@ saw, which is safe because Bolt never touches a request's context again once dis
 
 It is also where a bot token that authorize found due for renewal is renewed (authorize never calls Slack): before
 the work runs, within a bound short enough for a shortcut to still open its modal inside the trigger's 3 seconds.
+And the work's bot client becomes a `stores.bot_client.BotClient`, which renews the bot token when Slack answers
+token_expired (Slack's clock ahead of Delegate's): built here, after the ack, it costs the ack nothing (about 18 us
+as a middleware before it).
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
 
+from stores.bot_client import BotClient
 from stores.errors import TokenError
+from stores.rotation import TokenKey
 
 __all__ = ["after_ack"]
 
@@ -90,9 +96,24 @@ def _renew_stale_bot_token(context: BoltContext, client: Any) -> None:
     context["bot_token_stale"] = False
 
 
+def _bot_client_that_renews(context: BoltContext, client: Any) -> Any:
+    """The bot client as a BotClient (also in context.client), or the client unchanged when there is no bot token."""
+    delegate = context.get("delegate")
+    if delegate is None or not isinstance(client, WebClient) or isinstance(client, BotClient) or not client.token:
+        return client
+    key = TokenKey.of(context.enterprise_id, None if context.is_enterprise_install else context.team_id)
+    renewing = BotClient.like(client, delegate.manager, key)
+    if context.get("client") is client:
+        context["client"] = renewing
+    return renewing
+
+
 def _run_all(context: Any, client: Any, jobs: Sequence[tuple[Callable[..., Any], dict[str, Any]]]) -> None:
     if isinstance(context, BoltContext):
-        _renew_stale_bot_token(context, client)
+        renewing = _bot_client_that_renews(context, client)
+        _renew_stale_bot_token(context, renewing)
+        if renewing is not client:
+            jobs = [(function, {**kw, "client": renewing} if "client" in kw else kw) for function, kw in jobs]
     for function, kwargs in jobs:
         _run(function, kwargs)
 

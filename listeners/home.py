@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from stores.bot_client import BotClient
+from stores.errors import TokenError
 
 from .connection import connection_blocks
 from .context import Delegate, Person
 from .help import SHORTCUTS_TEXT, command_lines
 from .replies import context_line, section
 
-__all__ = ["home_view", "publish_home"]
+__all__ = ["bot_client_of", "home_view", "publish_home", "republish_home"]
+
+logger = logging.getLogger(__name__)
 
 
 def home_view(delegate: Delegate, person: Person, notice: str | None = None) -> dict[str, Any]:
@@ -34,3 +42,42 @@ def home_view(delegate: Delegate, person: Person, notice: str | None = None) -> 
 def publish_home(client: WebClient, delegate: Delegate, person: Person, notice: str | None = None) -> None:
     """Publish the Home tab to the person with the bot client (the tab is Delegate's own view, not an action as them)."""
     client.views_publish(user_id=person.user_id, view=home_view(delegate, person, notice))
+
+
+def republish_home(client: WebClient | None, delegate: Delegate, person: Person, notice: str | None = None) -> bool:
+    """Publish the Home tab again after the person's connection changed, so it never shows a stale state; a failure
+    is logged (by Slack's error name, never a token) and never raised into the action that changed it."""
+    if client is None or not client.token:
+        logger.info("no bot token in this workspace: the Home tab of %s was not republished", person.user_id)
+        return False
+    try:
+        publish_home(client, delegate, person, notice)
+    except SlackApiError as error:
+        logger.warning("Slack refused to republish the Home tab of %s: %s", person.user_id, error.response.get("error"))
+        return False
+    except Exception:  # noqa: BLE001 - the change itself is done; a stale tab is fixed at its next opening
+        logger.exception("republishing the Home tab of %s failed", person.user_id)
+        return False
+    return True
+
+
+def bot_client_of(context: BoltContext) -> WebClient | None:
+    """context.client when it holds the bot token; else (Bolt authorizes no tokens_revoked or app_uninstalled event) a
+    client with the bot token from the token manager, renewed first if due: call it after the ack only."""
+    client = context.client
+    if client is not None and client.token:
+        return client
+    delegate = context.get("delegate")
+    if delegate is None:
+        return None
+    try:
+        fresh = delegate.manager.fresh_bot_token(
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=context.is_enterprise_install,
+        )
+    except TokenError as error:
+        logger.info("no usable bot token in team %s: %s", context.team_id, type(error).__name__)
+        return None
+    base_url = client.base_url if client is not None else delegate.manager.api_url
+    return BotClient(delegate.manager, key=fresh.key, token=fresh.token, base_url=base_url, timeout=10)

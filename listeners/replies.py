@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -29,6 +30,7 @@ __all__ = [
     "connect_prompt",
     "context_line",
     "escape",
+    "lost_connection",
     "section",
     "slack_error_reply",
     "text_reply",
@@ -111,14 +113,16 @@ def token_problem_reply(error: TokenError, delegate: Delegate, person: Person, *
         return connect_prompt(
             delegate,
             person,
-            f"{_reauth_reason(error.reason)}, so Delegate could not {doing}. Reconnect to carry on.",
+            f"{lost_connection('needs_reauth', error.reason, error.since)}, so Delegate could not {doing}. "
+            "Reconnect to carry on.",
             label="Reconnect",
         )
     if isinstance(error, TokenRevoked):
         return connect_prompt(
             delegate,
             person,
-            f"Your Delegate connection was revoked, so Delegate could not {doing}. Connect again to use it.",
+            f"{lost_connection('revoked', error.reason, error.since)}, so Delegate could not {doing}. "
+            "Connect again to use Delegate.",
             label="Connect again",
         )
     if isinstance(error, SlackUnavailable | RefreshTimeout):
@@ -130,6 +134,31 @@ def token_problem_reply(error: TokenError, delegate: Delegate, person: Person, *
     if isinstance(error, TokenManagerConfigError):
         return text_reply(f"Delegate could not {doing}: its own Slack credentials are misconfigured. Tell your Slack admin.")
     return text_reply(f"Delegate could not {doing} because of a problem with your connection. Try again in a minute.")
+
+
+_REVOKED_BY = {
+    "tokens_revoked": "Your Delegate connection was revoked in Slack",
+    "token_revoked": "Slack says your Delegate connection was revoked",
+    "user_deactivated": "Your Delegate connection was revoked when your Slack account was deactivated",
+    "account_inactive": "Your Delegate connection was revoked: Slack says your account is deactivated",
+    "app_uninstalled": "Your Delegate connection ended when Delegate was removed from this workspace",
+}
+
+
+def lost_connection(status: str, reason: str | None, since: datetime | None) -> str:
+    """Why a connection that existed no longer works, when, and Slack's word for it: never the "connect first" of a
+    person who never connected (status is the row's: needs_reauth or revoked)."""
+    from .connection import slack_date  # connection.py builds on this module
+
+    code = f"`{escape(reason)}`" if reason else ""
+    if status == "needs_reauth":
+        said = _reauth_reason(reason)
+        if code in said:
+            code = ""
+        details = [part for part in (code, f"since {slack_date(since)}" if since is not None else "") if part]
+        return said + (f" ({', '.join(details)})" if details else "")
+    said = _REVOKED_BY.get(reason or "", "Your Delegate connection was revoked")
+    return said + (f" on {slack_date(since)}" if since is not None else "") + (f" ({code})" if code else "")
 
 
 def _reauth_reason(reason: str | None) -> str:

@@ -9,8 +9,9 @@ What it decides:
   holds cannot be used by it. When Slack did not confirm (network failure, 5xx, ``invalid_auth``, a refresh that
   failed), the result says so, and the person is told the grant may still be live and where to remove it.
 - Slack saying the token is already dead (``token_revoked``, ``account_inactive``) counts as confirmed.
-- An expired access token (``token_expired``) is refreshed once through the token manager and the revoke retried,
-  since its refresh token, and so the grant, is still live.
+- An access token past its expiry is refreshed once through the token manager before ``auth.revoke`` (its refresh
+  token, and so the grant, is still live); one that Slack alone sees as expired (``token_expired``: Slack's clock
+  ahead of Delegate's) is refreshed then, and the revoke retried once.
 - The delete is conditional on the grant that was read: if the person reconnected while auth.revoke was in flight,
   the new connection stays. Losing the race to a ``tokens_revoked`` event is fine: the row is gone either way.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -65,6 +67,8 @@ class DisconnectingManager(Protocol):
 
     def read(self, key: TokenKey) -> Snapshot | None: ...
 
+    def clock(self) -> datetime: ...
+
     def refresh_after_expired(self, key: TokenKey, used_token: str) -> FreshToken: ...
 
 
@@ -79,7 +83,8 @@ def disconnect(
     if snapshot.status == STATUS_REVOKED or snapshot.token is None:
         revoked, error = True, None  # Slack already told Delegate this grant is gone
     else:
-        revoked, error = _revoke_at_slack(manager, key, snapshot.token)
+        expired = snapshot.expires_at is not None and snapshot.expires_at <= manager.clock()
+        revoked, error = _revoke_at_slack(manager, key, snapshot.token, expired=expired)
     outcome = "auth.revoke confirmed" if revoked else f"auth.revoke not confirmed: {error}"
     try:
         manager.store.delete_user_tokens(
@@ -98,9 +103,11 @@ def disconnect(
     return DisconnectResult(had_connection=True, revoked_at_slack=revoked, slack_error=error, deleted=deleted)
 
 
-def _revoke_at_slack(manager: DisconnectingManager, key: TokenKey, token: str) -> tuple[bool, str | None]:
-    """(confirmed, error name): call auth.revoke, refreshing once if the access token has expired."""
-    error = _auth_revoke(manager, token)
+def _revoke_at_slack(
+    manager: DisconnectingManager, key: TokenKey, token: str, *, expired: bool
+) -> tuple[bool, str | None]:
+    """(confirmed, error name): call auth.revoke, refreshing once first if the access token has expired."""
+    error = "token_expired" if expired else _auth_revoke(manager, token)
     if error == "token_expired":
         try:
             token = manager.refresh_after_expired(key, token).token

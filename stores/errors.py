@@ -16,6 +16,8 @@ No message ever carries a token, refresh token or client secret.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "MissingScope",
     "NeedsReauth",
@@ -33,10 +35,13 @@ __all__ = [
 class TokenError(Exception):
     """Base class of the token manager's errors."""
 
-    def __init__(self, message: str, *, user_id: str | None = None, reason: str | None = None):
+    def __init__(
+        self, message: str, *, user_id: str | None = None, reason: str | None = None, since: datetime | None = None
+    ):
         super().__init__(message)
         self.user_id = user_id
         self.reason = reason
+        self.since = since  # when the token became unusable (revoked, refused), when known
 
     def __deepcopy__(self, memo: dict[int, object]) -> TokenError:
         # Bolt deep-copies the context for lazy listeners; an error is never mutated, so share it.

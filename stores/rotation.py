@@ -91,6 +91,7 @@ class ConnectionInfo:
     installed_at: datetime | None
     needed_scopes: tuple[str, ...]
     rotating: bool
+    status_changed_at: datetime | None = None  # when it was revoked or refused (the row's last write), if it was
 
 
 class TokenManager:
@@ -290,9 +291,15 @@ class TokenManager:
                 f"Slack no longer accepts the stored token of {who}; reconnect to continue",
                 user_id=key.user_id,
                 reason=snapshot.status_reason or snapshot.outcome,
+                since=snapshot.changed_at,
             )
         if snapshot.status == STATUS_REVOKED or snapshot.token is None:
-            raise TokenRevoked(f"the token of {who} was revoked", user_id=key.user_id, reason=snapshot.status_reason)
+            raise TokenRevoked(
+                f"the token of {who} was revoked",
+                user_id=key.user_id,
+                reason=snapshot.status_reason,
+                since=snapshot.changed_at if snapshot.status == STATUS_REVOKED else None,
+            )
 
     def _still_valid(self, snapshot: Snapshot) -> bool:
         return snapshot.expires_at is None or snapshot.expires_at > self.clock()
@@ -511,11 +518,26 @@ class TokenManager:
         except (SlackClientError, OSError):
             return True  # unknown: never condemn a token because Slack could not be asked
 
-    def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
-        """Mark a person's tokens revoked and drop them (user deactivated, tokens_revoked event, disconnect)."""
+    def forget_user(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str,
+        reason: str,
+        installed_at_or_before: datetime | None = None,
+    ) -> bool:
+        """Mark a person's tokens revoked and drop them (user deactivated, tokens_revoked event), keeping the row so
+        that they can be told why; a grant saved after `installed_at_or_before` is kept. True when it revoked something
+        (False: no row, already revoked, or granted again since)."""
         key = TokenKey.of(enterprise_id, team_id, user_id)
-        self.rows.set_status(key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True, now=self.clock())
-        self.pending.drop(key)
+        dropped = self.rows.set_status(
+            key, None, STATUS_REVOKED, reason, drop_refresh=True, drop_token=True, now=self.clock(),
+            installed_at_or_before=installed_at_or_before, unless_revoked=True,
+        )  # fmt: skip
+        if installed_at_or_before is None or dropped:
+            self.pending.drop(key)
+        return dropped
 
     def connection_info(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> ConnectionInfo | None:
         """The person's connection as stored, or None when they never connected (or disconnected)."""
@@ -535,6 +557,7 @@ class TokenManager:
             installed_at=row.installed_at,
             needed_scopes=tuple(_scope_list(row.needed_scopes)),
             rotating=row.user_refresh_token_enc is not None,
+            status_changed_at=row.updated_at if row.status != STATUS_ACTIVE else None,
         )
 
     def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:

@@ -10,13 +10,13 @@ late refresh, a revoke, a reconnect) can overwrite a newer token. The token mana
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 
 from .database import write_transaction
 from .schema import NONE, STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, UTCDateTime
@@ -99,6 +99,7 @@ class Snapshot:
     outcome: str | None = None
     status_reason: str | None = None
     installed_at: datetime | None = None
+    changed_at: datetime | None = None  # the user row's last write: when a revoked or refused token became so
     refreshed_here: bool = False  # set on the state this very call committed, never read from the database
     open_refresh_token: Callable[[], str | None] = field(repr=False, compare=False, default=lambda: None)
 
@@ -194,6 +195,7 @@ class TokenRows:
             outcome=getattr(row, slot.outcome, None),
             status_reason=getattr(row, "status_reason", None) if slot is USER else None,
             installed_at=getattr(row, "installed_at" if slot is USER else "bot_installed_at", None),
+            changed_at=getattr(row, "updated_at", None) if slot is USER else None,
         )
 
     # -- fenced writes ------------------------------------------------------------------------------------------
@@ -207,10 +209,12 @@ class TokenRows:
         conn: Connection | None = None,
         event: str,
         detail: str | None = None,
+        conditions: Sequence[Any] = (),
     ) -> bool:
-        """Write values to the slot if it still has the generation (None: whatever it has); True when written."""
+        """Write values to the slot if it still has the generation (None: whatever it has) and meets the conditions;
+        True when written."""
         table = self.table(key.slot)
-        where = [self.where(key)]
+        where = [self.where(key), *conditions]
         if generation is not None:
             where.append(table.c[key.slot.generation] == generation)
         statement = update(table).where(*where).values(values)
@@ -289,8 +293,11 @@ class TokenRows:
         drop_token: bool = False,
         bump: bool = True,
         now: datetime,
+        installed_at_or_before: datetime | None = None,
+        unless_revoked: bool = False,
     ) -> bool:
-        """Mark the slot needs_reauth or revoked, over the generation the decision was made on."""
+        """Mark the slot needs_reauth or revoked, over the generation the decision was made on (and, for a revocation
+        event, only a grant made before it, and only if not revoked already: a redelivery changes nothing)."""
         slot = key.slot
         c = self.table(slot).c
         values: dict[str, Any] = {slot.status: status, slot.outcome: reason[:64], "updated_at": now}
@@ -306,7 +313,12 @@ class TokenRows:
             values[slot.sent_owner] = None
             values[slot.sent_at] = None
         event = {STATUS_NEEDS_REAUTH: "needs_reauth", STATUS_REVOKED: "revoked"}.get(status, status)
-        return self.write(key, generation, values, event=event, detail=reason)
+        conditions = []
+        if installed_at_or_before is not None and slot is USER:
+            conditions.append(c.installed_at <= installed_at_or_before)
+        if unless_revoked:
+            conditions.append(or_(c[slot.status] != STATUS_REVOKED, c[slot.token].is_not(None)))
+        return self.write(key, generation, values, event=event, detail=reason, conditions=conditions)
 
     def record_scopes(self, key: TokenKey, needed: list[str], provided: list[str]) -> None:
         """Keep what a call lacked (missing_scope's needed and provided) for the reconnect link."""
@@ -358,7 +370,7 @@ _WORKSPACE_REQUEST_COLUMNS = (
 )  # fmt: skip
 _USER_REQUEST_COLUMNS = (
     *_KEY_COLUMNS, "user_id", "user_token_enc", "user_refresh_token_enc", "user_token_expires_at", "status",
-    "status_reason", "user_scopes", "generation", "lifetime_seconds",
+    "status_reason", "user_scopes", "generation", "lifetime_seconds", "updated_at",
 )  # fmt: skip
 
 

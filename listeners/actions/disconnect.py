@@ -10,7 +10,7 @@ from slack_bolt import Ack, BoltContext, Respond
 
 from ..connection import disconnect_outcome
 from ..context import delegate_of, person_of
-from ..home import publish_home
+from ..home import republish_home
 from ..replies import text_reply, unexpected_error_reply
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,7 @@ def disconnect_callback(body: dict[str, Any], context: BoltContext, respond: Res
             result.deleted,
         )
         said = disconnect_outcome(result)
-    if from_home:
-        try:
-            publish_home(context.client, delegate, person, notice=said)
-        except Exception:
-            logger.exception("republishing the Home tab of %s failed", person.user_id)
-        return
-    respond(response_type="ephemeral", replace_original=True, **text_reply(said))
+    if not from_home:
+        respond(response_type="ephemeral", replace_original=True, **text_reply(said))
+    # The Home tab shows the new state either way; clicked there, it is also where the person reads what happened.
+    republish_home(context.client, delegate, person, notice=said if from_home else None)

@@ -7,6 +7,10 @@ event is acknowledged first, the deletes are idempotent, and a grant saved after
 event_time is whole seconds, so a grant saved within that second counts as revoked (Delegate never shows a revoked
 connection as live); a reconnect that fast is not humanly possible. A delete that fails after the acknowledgement is
 logged, not retried: the dead token is dropped at its first use, when Slack answers token_revoked.
+
+A person's row is kept, marked revoked with no token in it (TokenManager.forget_user), so that Delegate can tell
+them their connection was revoked in Slack and when, rather than "connect first"; their Home tab is republished to
+say so. The bot's token is deleted as before (without it there is no Home tab to publish).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from ..context import RevocationStore, clock_of, event_moment, installation_key
+from ..context import RevocationStore, clock_of, delegate_of, event_moment, installation_key, person_of
+from ..home import bot_client_of, republish_home
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +39,22 @@ def tokens_revoked_callback(
     revoked_at = event_moment(body, clock_of(context))
     enterprise_id, team_id = installation_key(context)
     tokens = event.get("tokens") or {}
+    delegate = delegate_of(context)
+    bot_revoked = bool(tokens.get("bot"))  # an uninstall: no bot token left to publish with, and no Home tab
+    client: Any = None
     for user_id in tokens.get("oauth") or []:
+        person = person_of(context, user_id=user_id)
         try:
-            store.delete_installation(
-                enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, installed_at_or_before=revoked_at
+            dropped = delegate.manager.forget_user(
+                **person.key(), reason="tokens_revoked", installed_at_or_before=revoked_at
             )
         except Exception:
             logger.exception("deleting the revoked tokens of %s failed", user_id)
+            continue
+        # Nothing dropped: a redelivery, or the revoke of Delegate's own disconnect, which republishes itself.
+        if dropped and not bot_revoked:
+            client = client or bot_client_of(context)  # Bolt authorizes no tokens_revoked: context.client has no token
+            republish_home(client, delegate, person)
     if tokens.get("bot"):
         try:
             store.delete_bot(enterprise_id=enterprise_id, team_id=team_id, installed_at_or_before=revoked_at)

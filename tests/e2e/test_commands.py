@@ -233,7 +233,9 @@ def test_lost_refresh_answer_ends_in_reconnect_and_nothing_loops(delegate: Deleg
 def test_revoked_tokens_are_deleted(delegate: Delegate) -> None:
     delegate.sandbox.revoke_tokens(ALICE)
     delegate.sandbox.wait_for_events()
-    wait_for(lambda: delegate.user_row(ALICE) is None)
+    # The row stays, marked revoked with no token in it, so that the person can be told why (tests/e2e/test_home.py).
+    row = wait_for(lambda: (lambda row: row if row.status == "revoked" else None)(delegate.user_row(ALICE)))
+    assert row.user_token_enc is None and row.user_refresh_token_enc is None
     delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "after revoke", channel_id=GENERAL)
     wait_for(lambda: shown_to(delegate, ALICE, "/slack/connect"))
 

@@ -120,7 +120,7 @@ def test_a_debug_log_of_install_connect_commands_refresh_and_revoke_holds_no_sec
             wait_for(lambda: delegate.user_row(ALICE) is None)
             sandbox.revoke_tokens(BOB)  # Slack's tokens_revoked event
             sandbox.wait_for_events()
-            wait_for(lambda: delegate.user_row(BOB) is None)
+            wait_for(lambda: delegate.user_row(BOB).user_token_enc is None)  # kept, marked revoked, no token
             secrets = issued_secrets(delegate, keys, socket_mode=socket_mode)
 
     text = "\n".join(log.lines)

@@ -77,8 +77,20 @@ class FakeManager:
         self.info = None
         return self.disconnect_result
 
-    def forget_user(self, *, enterprise_id: str | None, team_id: str | None, user_id: str, reason: str) -> None:
-        self.forgotten.append({"enterprise_id": enterprise_id, "team_id": team_id, "user_id": user_id, "reason": reason})
+    def forget_user(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str,
+        reason: str,
+        installed_at_or_before: datetime | None = None,
+    ) -> bool:
+        forgotten = {"enterprise_id": enterprise_id, "team_id": team_id, "user_id": user_id, "reason": reason}
+        if installed_at_or_before is not None:
+            forgotten["installed_at_or_before"] = installed_at_or_before
+        self.forgotten.append(forgotten)
+        return self.info is not None
 
 
 def real_now() -> datetime:

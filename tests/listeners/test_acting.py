@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -161,3 +162,33 @@ def test_a_reconnect_prompt_says_why_and_names_an_unusual_refresh_error(reason: 
     w.user.errors["chat_postMessage"] = NeedsReauth("refused", reason=reason)  # type: ignore[union-attr]
     run("/post-as-me", "Hello", w)
     assert said in text_of(w.respond.last) and buttons(w.respond.last)
+
+
+WHEN = datetime(2026, 12, 2, 17, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (TokenRevoked("x", reason="tokens_revoked", since=WHEN), "Your Delegate connection was revoked in Slack on"),
+        (TokenRevoked("x", reason="token_revoked", since=WHEN), "Slack says your Delegate connection was revoked on"),
+        (TokenRevoked("x", reason="user_deactivated", since=WHEN), "when your Slack account was deactivated on"),
+        (NeedsReauth("x", reason="invalid_refresh_token", since=WHEN), "no longer accepts your Delegate connection ("),
+    ],
+)
+def test_a_person_whose_connection_was_lost_is_told_what_happened_and_when(error: Any, said: str) -> None:
+    w = world(connected=False, error=error)
+    run("/post-as-me", "Hello", w)
+    reply = text_of(w.ack.last)
+    assert said in reply and f"`{error.reason}`" in reply
+    assert f"<!date^{int(WHEN.timestamp())}^" in reply
+    assert "first" not in reply  # not the prompt of someone who never connected
+    (button,) = buttons(w.ack.last)
+    assert button["text"]["text"] in ("Connect again", "Reconnect")
+
+
+def test_someone_who_never_connected_is_asked_to_connect_first_and_hears_of_no_revocation() -> None:
+    w = world(connected=False, error=NotConnected("nothing stored"))
+    run("/post-as-me", "Hello", w)
+    reply = text_of(w.ack.last)
+    assert "connect your Slack account to Delegate first" in reply and "revoked" not in reply

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stores.exchange import exchange_long_lived_tokens
 from stores.refresher import Pacer, Refresher
@@ -116,3 +116,26 @@ def test_exchange_treats_already_exchanged_as_done(store, manager, token_server,
     assert user_row(engine, store, "U1").last_refresh_outcome == "already_exchanged"
     assert exchange_long_lived_tokens(manager, max_per_minute=60000).already_exchanged == 0
     assert state.exchange_calls == 1
+
+
+def test_sweep_refreshes_a_bot_token_due_like_a_user_token(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    from slack_sdk.oauth.installation_store import Bot
+
+    _, state = token_server
+    store.save_bot(
+        Bot(
+            app_id="A1", team_id="T1", bot_token="xoxb-rotating", bot_refresh_token="xoxe-bot-1", bot_token_expires_in=600,
+            bot_id="B1", bot_user_id="UBOT", bot_scopes=["commands"], installed_at=time.time(),
+        )
+    )  # fmt: skip
+    state.refresh_tokens["xoxe-bot-1"] = "UBOT"
+    with engine.begin() as conn:  # Slack issued it for 12 hours, 10 minutes of which are left
+        conn.execute(update(store.bots).where(store.bots.c.team_id == "T1").values(bot_lifetime_seconds=43200))
+    result = Refresher(manager, window=timedelta(hours=2), jitter=timedelta(0), max_per_minute=6000).sweep_once()
+    assert (result.due, result.refreshed, result.failed) == (1, 1, 0)
+    bots = store.bots
+    with engine.connect() as conn:
+        row = conn.execute(select(bots).where(bots.c.team_id == "T1")).one()
+    assert row.bot_last_refresh_outcome == "refreshed" and row.bot_token_expires_at - manager.clock() > timedelta(hours=11)
+    found = store.find_bot(enterprise_id=None, team_id="T1")
+    assert found is not None and found.bot_token != "xoxb-rotating"

@@ -498,3 +498,56 @@ def test_a_bot_deleted_between_the_stores_read_and_its_refresh_is_not_found(stor
     store.delete_bot(enterprise_id=None, team_id="T1")  # ...an app_uninstalled event deleted it
     assert manager.prepare_bot(read) is None  # not found, rather than TokenRevoked out of find_bot
     assert state.refresh_calls == 0
+
+
+def test_a_revocation_event_drops_the_tokens_keeps_the_row_and_says_when(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    connect(store, state)
+    moment = utcnow() + timedelta(seconds=1)
+    assert manager.forget_user(
+        enterprise_id=None, team_id="T1", user_id="U1", reason="tokens_revoked", installed_at_or_before=moment
+    )
+    row = user_row(engine, store)
+    assert (row.status, row.status_reason, row.user_token_enc, row.user_refresh_token_enc) == (
+        "revoked", "tokens_revoked", None, None
+    )  # fmt: skip
+    with pytest.raises(TokenRevoked) as raised:
+        manager.token_for_request(TokenKey.of(None, "T1", "U1"), manager.read_for_request(TokenKey.of(None, "T1", "U1"))[1])
+    assert raised.value.reason == "tokens_revoked" and raised.value.since == row.updated_at
+    info = manager.connection_info(enterprise_id=None, team_id="T1", user_id="U1")
+    assert info is not None and info.status == "revoked" and info.status_changed_at == row.updated_at
+    # A redelivery of the event drops nothing more and writes no second audit line.
+    assert not manager.forget_user(
+        enterprise_id=None, team_id="T1", user_id="U1", reason="tokens_revoked", installed_at_or_before=moment
+    )
+    assert [event for event, _ in events(engine, store)].count("revoked") == 1
+
+
+def test_a_revocation_event_older_than_the_grant_keeps_it(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    before = utcnow() - timedelta(minutes=1)  # Slack revoked the old grant; the person connected again since
+    connect(store, state)
+    dropped = manager.forget_user(
+        enterprise_id=None, team_id="T1", user_id="U1", reason="tokens_revoked", installed_at_or_before=before
+    )
+    assert not dropped and user_row(engine, store).status == "active"
+    assert manager.fresh_user_token(enterprise_id=None, team_id="T1", user_id="U1").token
+
+
+def test_the_bot_client_renews_an_expired_bot_token_once_and_retries(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    from stores.bot_client import BotClient
+
+    api_url, state = token_server
+    store.save_bot(
+        Bot(
+            app_id="A1", team_id="T1", bot_token="xoxb-old", bot_refresh_token="xoxe-bot-1", bot_token_expires_in=43200,
+            bot_id="B1", bot_user_id="UBOT", bot_scopes=["commands"], installed_at=time.time(),
+        )
+    )  # fmt: skip
+    state.refresh_tokens["xoxe-bot-1"] = "UBOT"
+    state.access_tokens["xoxb-old"] = ("UBOT", time.time() - 5)  # Slack says it expired; Delegate's clock does not
+    client = BotClient(manager, key=TokenKey.of(None, "T1"), token="xoxb-old", base_url=api_url)
+    answer = client.auth_test()
+    assert answer["ok"] and client.token != "xoxb-old"
+    assert state.refresh_calls == 1
+    assert "xoxb" not in repr(client)

@@ -18,7 +18,10 @@ def test_disconnect_from_a_message_revokes_deletes_and_replaces_the_prompt() -> 
     assert w.ack.calls == [{}]
     assert w.delegate.manager.disconnected == [KEY]
     assert w.respond.last["replace_original"] is True and "Slack revoked" in w.respond.last["text"]
-    assert w.bot.calls == []
+    # The Home tab follows: it says not connected, without the notice (the message already said what happened).
+    published = w.bot.last("views_publish")
+    assert published["user_id"] == "U1" and "not connected" in text_of(published["view"])
+    assert "Slack revoked" not in text_of(published["view"])
 
 
 def test_disconnect_only_ever_disconnects_the_person_who_clicked() -> None:
@@ -94,3 +97,18 @@ def test_connect_link_clicks_are_acknowledged() -> None:
     ack = Calls()
     connect_callback(ack=ack)
     assert ack.calls == [{}]
+
+
+def test_a_failing_republish_is_logged_and_the_person_still_hears_the_outcome(caplog) -> None:  # type: ignore[no-untyped-def]
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
+
+    w = world(info=connection())
+    refused = SlackResponse(
+        client=None, http_verb="POST", api_url="", req_args={}, data={"ok": False, "error": "token_revoked"},
+        headers={}, status_code=200,
+    )  # fmt: skip
+    w.bot.errors["views_publish"] = SlackApiError("refused", refused)
+    disconnect_callback(body={"type": "block_actions"}, context=w.context, respond=w.respond)
+    assert "Slack revoked" in w.respond.last["text"]
+    assert "republish the Home tab of U1: token_revoked" in caplog.text

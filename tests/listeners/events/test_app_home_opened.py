@@ -51,3 +51,17 @@ def test_a_failing_publish_is_logged_not_raised(caplog) -> None:  # type: ignore
 
 def _person(w):  # type: ignore[no-untyped-def]
     return person_of(w.context)
+
+
+def test_a_revoked_connection_says_it_was_revoked_in_slack_when_and_offers_to_connect_again() -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 12, 2, 17, 5, tzinfo=UTC)
+    w = world(info=connection("revoked", status_reason="tokens_revoked", status_changed_at=when))
+    view = home_view(w.delegate, _person(w))
+    said = text_of(view)
+    assert f"Your Delegate connection was revoked in Slack on <!date^{int(when.timestamp())}^" in said
+    assert "(`tokens_revoked`). Connect again to use Delegate." in said
+    again, _ = buttons(view)
+    assert again["text"]["text"] == "Connect again"
+    assert "not connected" not in said

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from listeners.modals import SET_MY_STATUS_MODAL
 from listeners.shortcuts.set_my_status import set_my_status_ack, set_my_status_callback
-from stores.errors import NeedsReauth
+from stores.errors import NeedsReauth, TokenRevoked
 
-from ..fakes import ALL_SCOPES, TEAM, assert_bot_never_acted, buttons, slack_error, world
+from ..fakes import ALL_SCOPES, TEAM, assert_bot_never_acted, buttons, slack_error, text_of, world
 
 BODY = {"type": "shortcut", "callback_id": "set_my_status", "trigger_id": "9.9.9", "user": {"id": "U1"}}
 
@@ -43,3 +45,14 @@ def test_a_form_that_cannot_open_in_time_is_said_privately_not_silently() -> Non
     set_my_status_callback(body=BODY, context=w.context)
     told = w.bot.last("chat_postMessage")  # a global shortcut has no response_url: the person's DM with Delegate
     assert told["channel"] == "U1" and "try the shortcut again" in told["text"]
+
+
+def test_a_revoked_person_is_told_in_the_modal_it_was_revoked_in_slack_and_when() -> None:
+    when = datetime(2026, 12, 2, 17, 5, tzinfo=UTC)
+    w = world(connected=False, error=TokenRevoked("revoked", reason="tokens_revoked", since=when))
+    set_my_status_callback(body=BODY, context=w.context)
+    view = w.bot.last("views_open")["view"]
+    said = text_of(view)
+    assert "revoked in Slack on <!date^" in said and "`tokens_revoked`" in said and "first" not in said
+    (button,) = buttons(view)
+    assert button["text"]["text"] == "Connect again"

@@ -30,5 +30,7 @@ def test_an_event_without_a_time_of_its_own_happened_now_on_delegates_clock() ->
     event = {"type": "tokens_revoked", "tokens": {"oauth": ["U1"], "bot": []}}
     tokens_revoked_callback(body={"event": event}, event=event, context=w.context, store=store)
     app_uninstalled_callback(body={"event": {"type": "app_uninstalled"}}, context=w.context, store=store)
-    assert [call[1]["installed_at_or_before"] for call in store.deleted] == [AHEAD, AHEAD]
-    assert store.deleted[0][1]["team_id"] == TEAM
+    # tokens_revoked marks the person's row revoked (so that they can be told why); app_uninstalled deletes all
+    assert [forgotten["installed_at_or_before"] for forgotten in w.delegate.manager.forgotten] == [AHEAD]
+    assert [call[1]["installed_at_or_before"] for call in store.deleted] == [AHEAD]
+    assert w.delegate.manager.forgotten[0]["team_id"] == store.deleted[0][1]["team_id"] == TEAM

@@ -210,7 +210,7 @@ def _race_worker(
     engine = create_database_engine(url)
     store = SQLAlchemyInstallationStore(client_id, engine, encryption_keys=keys)
     manager = TokenManager(store, client_secret=secret, api_url=api_url, background_refresh=False)
-    delegate = SimpleNamespace(manager=manager)  # what the listener reaches as context["delegate"]
+    delegate = SimpleNamespace(manager=manager, clock=manager.clock)  # what the listener reaches as context["delegate"]
     context = BoltContext({"enterprise_id": None, "team_id": TEAM, "is_enterprise_install": False, "delegate": delegate})
     event = {"type": "tokens_revoked", "tokens": {"oauth": [ALICE], "bot": []}}
     failures: list[str] = []

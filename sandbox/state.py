@@ -9,11 +9,14 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.clock import Clock
 from sandbox.config import SandboxChannel, SandboxConfig, SandboxTeam, SandboxUser
 from sandbox.errors import SlackError
+
+if TYPE_CHECKING:
+    from sandbox.persistence import StateFile
 
 TokenKind = Literal["bot", "user"]
 
@@ -208,6 +211,24 @@ class SandboxState:
         self.consent_key = secrets.token_bytes(32)
         self._ts_counter = 0
         self._call_times: dict[str, deque[float]] = {}
+        self.store: StateFile | None = None
+
+    # ----- on disk -----
+
+    def persist(self) -> None:
+        """Write what changed to the state file, if there is one (SandboxServer's `state_path`)."""
+        if self.store is not None:
+            with self.lock:
+                self.store.save(self)
+
+    def reset(self) -> None:
+        """Start over: forget every token, code, message, view, fault and counter, and every user's changes."""
+        with self.lock:
+            fresh = SandboxState(self.config, self.clock)
+            for name, value in vars(fresh).items():
+                if name not in ("config", "clock", "lock", "store"):
+                    setattr(self, name, value)
+            self.persist()
 
     # ----- identities -----
 

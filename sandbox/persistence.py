@@ -52,11 +52,6 @@ def _private_file(path: Path) -> None:
             os.chmod(sidecar, 0o600)
 
 
-def state_files(path: Path) -> list[Path]:
-    """The state file and its WAL sidecars: what deleting the sandbox's state deletes."""
-    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-
-
 class StateFile:
     """One sandbox's rows on disk; every method is called with the state's lock held."""
 

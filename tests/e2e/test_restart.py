@@ -69,7 +69,9 @@ class Run:
     def post_as_me(self, user_id: str, text: str) -> dict[str, Any]:
         """/post-as-me `text` in #general; returns the message once the person's token has posted it."""
         record = self.admin(
-            "POST", "deliver/slash_command", {"user_id": user_id, "command": "/post-as-me", "text": text, "channel_id": GENERAL}
+            "POST",
+            "deliver/slash_command",
+            {"user_id": user_id, "command": "/post-as-me", "text": text, "channel_id": GENERAL},
         )
         assert record["status"] == 200, record
 
@@ -86,9 +88,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
     ports = (free_port(), free_port())
     while ports[0] == ports[1]:
         ports = (ports[0], free_port())
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "DATABASE_URL", "TOKEN_"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "DATABASE_URL", "TOKEN_"))}
     env.update({"DELEGATE_DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "INFO"})
     processes: list[subprocess.Popen[bytes]] = []
 

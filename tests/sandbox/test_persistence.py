@@ -177,3 +177,24 @@ def test_without_a_path_nothing_touches_the_disk(tmp_path: Path, monkeypatch: py
         server.install(ALICE, user_scope=USER_SCOPES)
         assert server.state.store is None
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.browser
+def test_the_consoles_start_over_asks_first_then_empties_the_app_and_the_sandbox(start: Start, chromium: Any) -> None:
+    calls: list[str] = []
+    server = start(on_reset=lambda: calls.append("app emptied"))
+    server.install(ALICE, scope=BOT_SCOPES, user_scope=USER_SCOPES)
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(5000)
+        page.goto(server.url)
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.click("#start-over")
+        assert calls == [] and len(server.tokens()) == 2  # "Cancel" changes nothing
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#start-over")
+        page.wait_for_selector("#last-result:has-text('Started over')")
+        assert calls == ["app emptied"] and server.tokens() == []
+    finally:
+        context.close()

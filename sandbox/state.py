@@ -30,8 +30,16 @@ def redact(value: str | None) -> str:
     return f"{head}-…{hashlib.sha256(value.encode()).hexdigest()[:8]}"
 
 
+class Tracked:
+    """A dataclass whose every field assignment marks it unsaved, so a state file writes only what changed."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "unsaved", True)
+
+
 @dataclass
-class Token:
+class Token(Tracked):
     """An access token the sandbox issued."""
 
     value: str = field(repr=False)
@@ -81,7 +89,7 @@ class Token:
 
 
 @dataclass
-class RefreshToken:
+class RefreshToken(Tracked):
     """A single-use refresh token; `used_at` starts its grace period."""
 
     value: str = field(repr=False)
@@ -95,7 +103,7 @@ class RefreshToken:
 
 
 @dataclass
-class AuthorizationCode:
+class AuthorizationCode(Tracked):
     """A code the authorize page issued; single-use and short-lived."""
 
     value: str = field(repr=False)
@@ -127,7 +135,7 @@ class Fault:
 
 
 @dataclass
-class View:
+class View(Tracked):
     """A modal or App Home view an app opened, updated or published."""
 
     id: str
@@ -170,7 +178,7 @@ class View:
 
 
 @dataclass
-class UserState:
+class UserState(Tracked):
     """A sandbox user's mutable state: profile, status, snooze, deactivation."""
 
     user: SandboxUser

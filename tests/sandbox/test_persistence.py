@@ -82,6 +82,7 @@ def test_used_codes_stay_used_and_revoked_tokens_stay_revoked(start: Start) -> N
     first.install(BOB, scope=BOT_SCOPES, user_scope=USER_SCOPES)
     revoked = first.tokens(BOB)
     first.revoke_tokens(BOB)
+    first.deactivate_user(BOB)
     used = first.approve(ALICE, user_scope=USER_SCOPES).split("code=")[1].split("&")[0]
     unused = first.approve(ALICE, user_scope=USER_SCOPES).split("code=")[1].split("&")[0]
     client = WebClient(base_url=first.api_url)
@@ -96,6 +97,7 @@ def test_used_codes_stay_used_and_revoked_tokens_stay_revoked(start: Start) -> N
     assert raised.value.response["error"] == "invalid_code"
     assert client.oauth_v2_access(code=unused, **credentials)["authed_user"]["id"] == ALICE
     assert {token["status"] for token in second.tokens(BOB)} == {"revoked"} and len(second.tokens(BOB)) == len(revoked)
+    assert second.state.user_json(BOB)["deleted"] is True
 
 
 def test_what_an_answer_reveals_is_on_disk_before_the_answer_arrives(start: Start, tmp_path: Path) -> None:

@@ -196,12 +196,19 @@ class StateFile:
         changed: list[tuple[str, str, str]] = []
         gone: list[tuple[str, str]] = []
         written: list[Tracked] = []
+        added: list[tuple[str, str]] = []
         for kind, objects in self._tracked(state):
+            keys = self._keys.setdefault(kind, set())
+            new = 0
             for key, item in objects.items():
                 if item.__dict__.get("unsaved", True):
                     changed.append((kind, key, _dump(self._fields(kind, item))))
                     written.append(item)
-            gone.extend((kind, key) for key in self._keys.get(kind, set()) - objects.keys())
+                    if key not in keys:
+                        added.append((kind, key))
+                        new += 1
+            if len(objects) != len(keys) + new:  # objects are only ever added, until a reset replaces them all
+                gone.extend((kind, key) for key in keys - objects.keys())
         snapshots = self._snapshots(state)
         saved = self._saved
         changed.extend(
@@ -222,7 +229,9 @@ class StateFile:
             raise
         for item in written:
             object.__setattr__(item, "unsaved", False)
-        for kind, objects in self._tracked(state):
-            self._keys[kind] = set(objects)
+        for kind, key in added:
+            self._keys[kind].add(key)
+        for kind, key in gone:
+            self._keys.get(kind, set()).discard(key)
         self._saved = {row: snapshot for row, (snapshot, _) in snapshots.items()}
         return len(changed) + len(gone)

@@ -419,7 +419,8 @@ def run_with_sandbox(
         f"  (Delegate itself listens on {base}/; Ctrl-C stops both.)\n"
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops both as cleanly as Ctrl-C does
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops both as cleanly as Ctrl-C does
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -29,6 +31,7 @@ from ops.cli import load_settings
 from ops.wiring import Stores, open_stores
 from settings import Settings, required_for_run
 from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
+from stores.database import delete_all_rows
 from stores.files import private_directory
 from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenKey, TokenManager
@@ -322,7 +325,18 @@ def cli(ctx: click.Context) -> None:
 @click.option("--port", type=int, default=None, help="HTTP port (default: PORT or 3000).")
 @click.option("--sandbox-port", type=int, default=4000, show_default=True, help="The sandbox's port in sandbox mode.")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes in HTTP mode [default: 2 x cores + 1].")
-def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | None) -> None:
+@click.option(
+    "--fresh", is_flag=True, help="Sandbox mode: start over, forgetting the sandbox's workspace and Delegate's tokens."
+)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sandbox mode: write the sandbox's admin API token to this file (owner-only), for scripts and tests.",
+)
+def run(
+    use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | None, fresh: bool, admin_token_file: Path | None
+) -> None:
     """Run Delegate: against Slack when a Slack app is configured, else against the built-in sandbox."""
     # One round: every malformed value and, when any Slack setting is given, every missing one (never a silent sandbox).
     settings = load_settings(required=required_for_run(os.environ, sandbox=use_sandbox))
@@ -330,7 +344,7 @@ def run(use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | N
         settings = settings.replace(port=port)
     configure_logging(settings)
     if use_sandbox or not settings.client_id:
-        run_with_sandbox(settings, sandbox_port=sandbox_port)
+        run_with_sandbox(settings, sandbox_port=sandbox_port, fresh=fresh, admin_token_file=admin_token_file)
         return
     from stores.migrations import upgrade
 
@@ -373,9 +387,43 @@ def sandbox_encryption_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
-    """Start the sandbox and Delegate together on the embedded defaults, and print the one URL to open."""
+SANDBOX_DATABASE = "sandbox.sqlite3"  # Delegate's tokens in sandbox mode (unless DATABASE_URL names another database)
+SANDBOX_STATE = "sandbox-slack.sqlite3"  # the sandbox's own workspace, tokens and messages
+
+
+def sqlite_files(path: Path) -> list[Path]:
+    """A SQLite database file and its WAL sidecars."""
+    return [path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")]
+
+
+def keep_or_drop_sandbox_data(settings: Settings, *, fresh: bool) -> None:
+    """Delegate's sandbox database and the sandbox's state file hold the same tokens: keep both, or delete both.
+
+    Both go with --fresh, and when only one of them is there (the other was deleted, or an earlier version ran).
+    The generated encryption key stays: it encrypts nothing once the database is gone.
+    """
+    data_dir = private_directory(settings.data_dir)
+    state, database = data_dir / SANDBOX_STATE, data_dir / SANDBOX_DATABASE
+    own_database = not os.environ.get("DATABASE_URL")
+    if not fresh and (state.exists() == database.exists() or not own_database):
+        return
+    if not fresh:
+        logger.info("sandbox mode: %s or %s is missing, so both start over", state, database)
+    for path in sqlite_files(state) + (sqlite_files(database) if own_database else []):
+        path.unlink(missing_ok=True)
+
+
+def run_with_sandbox(
+    settings: Settings, *, sandbox_port: int, fresh: bool = False, admin_token_file: Path | None = None
+) -> None:
+    """Start the sandbox and Delegate together on the embedded defaults, and print the one URL to open.
+
+    Both keep their state in the data folder across restarts; `fresh` (--fresh) starts both over, and so does the
+    console's "Start over" (the sandbox's on_reset empties Delegate's tables).
+    """
+    from sandbox.cli import write_owner_only
     from sandbox.config import SandboxConfig
+    from sandbox.persistence import StateFileError
     from sandbox.server import SandboxServer
     from stores.migrations import upgrade
 
@@ -387,20 +435,30 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
         request_url=f"{base}/slack/events",
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
     )
-    sandbox = SandboxServer(config, port=sandbox_port)
+    keep_or_drop_sandbox_data(settings, fresh=fresh)
+
+    def empty_delegate() -> None:
+        delete_all_rows(wsgi.stores.engine)
+
+    try:
+        sandbox = SandboxServer(
+            config, port=sandbox_port, state_path=settings.data_dir / SANDBOX_STATE, on_reset=empty_delegate
+        )
+    except StateFileError as error:
+        raise click.ClickException(str(error)) from None
     try:
         sandbox.start()
     except OSError as error:
+        sandbox.close()
         raise click.ClickException(
             f"the sandbox cannot listen on port {sandbox_port} ({error.strerror}); pick another with --sandbox-port"
         ) from None
+    if admin_token_file is not None:
+        write_owner_only(admin_token_file, sandbox.admin_token)
     database_url = settings.database_url
     if not os.environ.get("DATABASE_URL"):
-        # The sandbox forgets its workspace when it stops, so its tokens live in a database of their own.
-        sandbox_db = private_directory(settings.data_dir) / "sandbox.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            (settings.data_dir / f"sandbox.sqlite3{suffix}").unlink(missing_ok=True)
-        database_url = f"sqlite:///{sandbox_db.resolve()}"
+        # Sandbox tokens are good only with this sandbox: they live in a database of their own, beside its state.
+        database_url = f"sqlite:///{(settings.data_dir / SANDBOX_DATABASE).resolve()}"
     settings = settings.replace(
         client_id=config.client_id,
         client_secret=config.client_secret,
@@ -413,10 +471,13 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
         slack_home_url=sandbox.url,  # no Slack client to open: "Open Slack" leads to the console, which stands in for it
     )
     upgrade(settings.database_url)
+    wsgi = create_sandbox_wsgi_app(settings, sandbox)
+    if fresh and os.environ.get("DATABASE_URL"):
+        delete_all_rows(wsgi.stores.engine)  # a database of the person's own: emptied, not deleted
     try:
-        server, _ = serve_threaded(create_sandbox_wsgi_app(settings, sandbox), "127.0.0.1", settings.port)
+        server, _ = serve_threaded(wsgi, "127.0.0.1", settings.port)
     except OSError as error:
-        sandbox.stop()
+        sandbox.close()
         raise click.ClickException(
             f"Delegate cannot listen on port {settings.port} ({error.strerror}); pick another with --port"
         ) from None
@@ -426,13 +487,15 @@ def run_with_sandbox(settings: Settings, *, sandbox_port: int) -> None:
         f"  (Delegate itself listens on {base}/; Ctrl-C stops both.)\n"
     )
     stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops both as cleanly as Ctrl-C does
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.shutdown()
-        sandbox.stop()
+        sandbox.close()
 
 
 def _register_commands() -> None:

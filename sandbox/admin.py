@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +30,7 @@ CONFIG_KNOBS = {
     "event_retry_delays": list,
     "rate_limits": dict,
 }
+logger = logging.getLogger(__name__)
 FAULT_FIELDS = {"method", "latency_ms", "status", "retry_after", "error", "drop_after_action", "times"}
 
 
@@ -183,6 +186,21 @@ def say(runtime: Runtime, user_id: str, channel_id: str, text: str) -> dict[str,
             team_id=person.user.team_id, channel_id=channel.id, user_id=user_id, text=text, via="console", as_kind="user"
         )
         return {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
+
+
+async def start_over(runtime: Runtime) -> dict[str, Any]:
+    """Forget everything: first the app's data (the `on_reset` hook), then the sandbox's tokens, messages and users'
+    changes; when the hook fails, nothing is forgotten, so the two never disagree."""
+    if runtime.on_reset is not None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, runtime.on_reset)
+        except Exception:
+            logger.exception("starting over: the app's data could not be emptied, so the sandbox kept its state too")
+            raise SlackError(
+                "reset_failed", status=500, detail="the app's data could not be emptied, so nothing was reset; see its log"
+            ) from None
+    runtime.state.reset()
+    return {"ok": True, "now": runtime.state.now()}
 
 
 async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -354,6 +372,10 @@ async def post_deliver(request: web.Request) -> web.Response:
     return _json(await deliver(request.app[RUNTIME], request.match_info["kind"], await _body(request)))
 
 
+async def post_start_over(request: web.Request) -> web.Response:
+    return _json(await start_over(request.app[RUNTIME]))
+
+
 async def post_socket_disconnect(request: web.Request) -> web.Response:
     count = await request.app[RUNTIME].hub.request_disconnect()
     return _json({"ok": True, "connections": count})
@@ -396,4 +418,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{prefix}/deliver/{{kind}}", guarded(post_deliver))
     app.router.add_post(f"{prefix}/say", guarded(post_say))
     app.router.add_post(f"{prefix}/socket_mode/disconnect", guarded(post_socket_disconnect))
+    app.router.add_post(f"{prefix}/start_over", guarded(post_start_over))
     app.router.add_post("/sandbox/response/{key}", post_response_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,12 +15,13 @@ from sandbox.state import SandboxState
 
 @dataclass
 class Runtime:
-    """Config, state, Socket Mode hub and delivery of one sandbox, plus the URL the app reaches it at."""
+    """Config, state, Socket Mode hub and delivery of one sandbox, the URL the app reaches it at, and its reset hook."""
 
     config: SandboxConfig
     state: SandboxState
     hub: SocketHub
     delivery: Delivery
+    on_reset: Callable[[], None] | None = None
 
     @classmethod
     def build(cls, config: SandboxConfig, state: SandboxState | None = None) -> Runtime:

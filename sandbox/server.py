@@ -7,17 +7,20 @@ import html
 import logging
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
 
 from sandbox import admin, links, oauth, web_api
 from sandbox.config import SandboxConfig
 from sandbox.errors import SlackError
 from sandbox.guard import ADMIN_GUARD, ADMIN_TOKEN_HEADER, AdminGuard, new_admin_token
 from sandbox.pages import STATIC, render
+from sandbox.persistence import StateFile
 from sandbox.runtime import RUNTIME, Runtime
 from sandbox.state import SandboxState
 
@@ -60,6 +63,7 @@ async def api_method(request: web.Request) -> web.StreamResponse:
         answer, status, headers = error.body(), error.status, error.headers
     runtime.delivery.flush_events()
     if drop:
+        state.persist()  # the call acted: what it issued is kept even though its answer never arrives
         logger.info("dropping the connection after %s acted (injected fault)", name)
         if request.transport is not None:
             request.transport.abort()
@@ -89,6 +93,15 @@ async def link(request: web.Request) -> web.StreamResponse:
     return await request.app[RUNTIME].hub.handle(request)
 
 
+@web.middleware
+async def persist_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Write the state's changes to its file (if any) before the answer leaves, also when the handler raised."""
+    try:
+        return await handler(request)
+    finally:
+        request.app[RUNTIME].state.persist()
+
+
 async def _on_startup(app: web.Application) -> None:
     await app[RUNTIME].delivery.start()
 
@@ -108,15 +121,18 @@ def create_app(
     state: SandboxState | None = None,
     port: int | None = None,
     admin_token: str | None = None,
+    on_reset: Callable[[], None] | None = None,
 ) -> web.Application:
     """The sandbox as an aiohttp application.
 
     `base_url` is where the app reaches it (for response_url, links); `port` is the one it listens on (default:
-    base_url's), which the admin API's loopback Host must name; `admin_token` defaults to a fresh random one.
+    base_url's), which the admin API's loopback Host must name; `admin_token` defaults to a fresh random one;
+    `on_reset` runs when the console starts over, before the sandbox forgets its state (to empty the app's data).
     """
     runtime = Runtime.build(config or SandboxConfig(), state)
     runtime.base_url = base_url
-    app = web.Application(middlewares=[admin.admin_errors])
+    runtime.on_reset = on_reset
+    app = web.Application(middlewares=[persist_changes, admin.admin_errors])
     app[RUNTIME] = runtime
     app[ADMIN_GUARD] = AdminGuard.create(base_url, port=port, token=admin_token)
     app.router.add_route("*", "/api/{method}", api_method)
@@ -135,13 +151,35 @@ def create_app(
 
 
 class SandboxServer:
-    """A sandbox on a background thread with its own event loop; every method is safe to call from any thread."""
+    """A sandbox on a background thread with its own event loop; every method is safe to call from any thread.
 
-    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    With `state_path`, the sandbox loads its state from that SQLite file (created owner-only if missing) and writes
+    every change there before the answer that reveals it; without one it keeps everything in memory. `on_reset` is
+    called (on a worker thread) when the console's "Start over" is pressed, before the sandbox forgets its state.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_path: str | Path | None = None,
+        on_reset: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config or SandboxConfig()
         self.host = host
         self.port = port
+        self.on_reset = on_reset
         self.state = SandboxState(self.config)
+        if state_path is not None:
+            store = StateFile(state_path)
+            try:
+                store.load(self.state)
+            except BaseException:
+                store.close()
+                raise
+            self.state.store = store
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -166,7 +204,12 @@ class SandboxServer:
         self._thread.start()
         self._admin_token = new_admin_token()  # each start is a new run with a token of its own
         self._app = create_app(
-            self.config, base_url=self.url, state=self.state, port=self.port, admin_token=self._admin_token
+            self.config,
+            base_url=self.url,
+            state=self.state,
+            port=self.port,
+            admin_token=self._admin_token,
+            on_reset=self.on_reset,
         )
 
         async def serve() -> web.AppRunner:
@@ -189,13 +232,21 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        """Close connections, stop serving and join the thread."""
+        """Close connections, stop serving, join the thread and write the last changes to the state file (if any)."""
         if self._loop is None:
             return
         if self._runner is not None:
             self._run(self._runner.cleanup())
             self._runner = None
         self._stop_loop()
+        self.state.persist()
+
+    def close(self) -> None:
+        """Stop, and close the state file: the last step before another SandboxServer opens the same file."""
+        self.stop()
+        if self.state.store is not None:
+            self.state.store.close()
+            self.state.store = None
 
     def _stop_loop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -227,11 +278,14 @@ class SandboxServer:
             raise RuntimeError("the sandbox is not running")
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        return function(*args, **kwargs)
+    async def _call_and_persist(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.state.persist()
 
     def _admin(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._run(self._call(function, self.runtime, *args, **kwargs))
+        return self._run(self._call_and_persist(function, self.runtime, *args, **kwargs))
 
     # ----- URLs -----
 
@@ -323,6 +377,10 @@ class SandboxServer:
         """Post a message as a person typing in Slack; returns it (with `ts`, for message shortcuts)."""
         return dict(self._admin(admin.say, user_id, channel_id, text)["message"])
 
+    def start_over(self) -> None:
+        """What the console's "Start over" does: the `on_reset` hook, then the sandbox forgets its state."""
+        self._run(admin.start_over(self.runtime))
+
     def counters(self) -> dict[str, Any]:
         """Web API calls per method and OAuth grants per grant type (refresh_token, authorization_code, exchange)."""
         return self.state.counters()
@@ -374,8 +432,14 @@ class SandboxServer:
 
     # ----- deliveries -----
 
+    async def _deliver_and_persist(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await admin.deliver(self.runtime, kind, args)
+        finally:
+            self.state.persist()
+
     def _deliver(self, kind: str, **args: Any) -> dict[str, Any]:
-        return dict(self._run(admin.deliver(self.runtime, kind, args)))
+        return dict(self._run(self._deliver_and_persist(kind, args)))
 
     def send_slash_command(
         self, user_id: str, command: str, text: str = "", *, channel_id: str | None = None

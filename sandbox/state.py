@@ -9,11 +9,14 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.clock import Clock
 from sandbox.config import SandboxChannel, SandboxConfig, SandboxTeam, SandboxUser
 from sandbox.errors import SlackError
+
+if TYPE_CHECKING:
+    from sandbox.persistence import StateFile
 
 TokenKind = Literal["bot", "user"]
 
@@ -27,8 +30,16 @@ def redact(value: str | None) -> str:
     return f"{head}-…{hashlib.sha256(value.encode()).hexdigest()[:8]}"
 
 
+class Tracked:
+    """A dataclass whose every field assignment marks it unsaved, so a state file writes only what changed."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "unsaved", True)
+
+
 @dataclass
-class Token:
+class Token(Tracked):
     """An access token the sandbox issued."""
 
     value: str = field(repr=False)
@@ -78,7 +89,7 @@ class Token:
 
 
 @dataclass
-class RefreshToken:
+class RefreshToken(Tracked):
     """A single-use refresh token; `used_at` starts its grace period."""
 
     value: str = field(repr=False)
@@ -92,7 +103,7 @@ class RefreshToken:
 
 
 @dataclass
-class AuthorizationCode:
+class AuthorizationCode(Tracked):
     """A code the authorize page issued; single-use and short-lived."""
 
     value: str = field(repr=False)
@@ -124,7 +135,7 @@ class Fault:
 
 
 @dataclass
-class View:
+class View(Tracked):
     """A modal or App Home view an app opened, updated or published."""
 
     id: str
@@ -167,7 +178,7 @@ class View:
 
 
 @dataclass
-class UserState:
+class UserState(Tracked):
     """A sandbox user's mutable state: profile, status, snooze, deactivation."""
 
     user: SandboxUser
@@ -209,6 +220,24 @@ class SandboxState:
         self.consent_key = secrets.token_bytes(32)
         self._ts_counter = 0
         self._call_times: dict[str, deque[float]] = {}
+        self.store: StateFile | None = None
+
+    # ----- on disk -----
+
+    def persist(self) -> None:
+        """Write what changed to the state file, if there is one (SandboxServer's `state_path`)."""
+        if self.store is not None:
+            with self.lock:
+                self.store.save(self)
+
+    def reset(self) -> None:
+        """Start over: forget every token, code, message, view, fault and counter, and every user's changes."""
+        with self.lock:
+            fresh = SandboxState(self.config, self.clock)
+            for name, value in vars(fresh).items():
+                if name not in ("config", "clock", "lock", "store"):
+                    setattr(self, name, value)
+            self.persist()
 
     # ----- identities -----
 

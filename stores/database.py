@@ -11,8 +11,9 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
 from .files import private_sqlite_files
+from .schema import metadata
 
-__all__ = ["create_database_engine", "default_database_url", "write_transaction"]
+__all__ = ["create_database_engine", "default_database_url", "delete_all_rows", "write_transaction"]
 
 _IMMEDIATE = "delegate_write"
 
@@ -25,6 +26,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
+
+
+def delete_all_rows(engine: Engine) -> None:
+    """Empty every Delegate table (installs, tokens, their events, OAuth states) in one transaction; the schema stays."""
+    with write_transaction(engine) as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 def default_database_url(data_dir: Path) -> str:

@@ -641,6 +641,16 @@ $("uninstall").addEventListener("click", () => {
     post(`/teams/${user.team_id}/uninstall`, {}).then((r) => showDone("Uninstall", r));
   }
 });
+$("start-over").addEventListener("click", () => {
+  const question = "Start over? Every install, token, message and change in the sandbox is forgotten, and so is the app's data.";
+  if (!window.confirm(question)) return;
+  post("/start_over", {}).then((r) => {
+    shownMessagesKey = shownModalKey = shownHomeKey = "";
+    $("last-result").textContent = r.ok ? "Started over: nothing is installed and no one is connected." :
+      `Error: ${r.error}${r.detail ? " (" + r.detail + ")" : ""}`;
+    refresh();
+  });
+});
 
 // Poll once a second while the page is visible; a hidden tab asks nothing and catches up when shown again.
 refresh();

@@ -30,7 +30,7 @@ BOB = "U0BOB00002"
 GENERAL = "C0GENERAL1"
 RANDOM = "C0RANDOM02"
 WAIT_MS = 20_000  # how long a step waits for what a person would see; generous for a loaded CI machine
-README_SCREENSHOTS = ("consent", "reply-as-me", "twelve-hours-later")  # the three the README shows
+README_SCREENSHOTS = ("consent", "reply-as-me", "eleven-hours-later")  # the three the README shows
 READY = re.compile(r"Open (http://127\.0\.0\.1:\d+/) to try it")
 
 
@@ -365,11 +365,23 @@ def _walk(walk: Walk, delegate: DelegateProcess) -> None:
         walk.type("/post-as-me hi from Bob")
         walk.message_from("Bob", "hi from Bob")
 
-    with walk.step("twelve-hours-later"):
+    with walk.step("eleven-hours-later"):
         walk.act_as(ALICE)
+        before_ahead = token_row(page, ALICE).locator("code").inner_text()
+        page.click("#advance-eleven-hours")
+        expect(page.locator("#clock-offset")).to_contain_text("11 h", timeout=WAIT_MS)
+        # With an hour left, inside the refresher's window: renewed ahead of expiry, with no command asking for it.
+        ahead = page.locator(f"#refreshes li[data-user='{ALICE}'][data-kind='user'][data-ahead='true']")
+        expect(ahead.first).to_contain_text("before it was due (refresh-ahead)", timeout=WAIT_MS)
+        expect(token_row(page, ALICE).locator("code")).not_to_have_text(before_ahead)
+        # Bob's user token and the bot token were an hour from expiry as well: the same sweep renews them ahead.
+        expect(page.locator("#refreshes li[data-ahead='true']")).to_have_count(3, timeout=WAIT_MS)
+        page.locator("#tokens").scroll_into_view_if_needed()
+
+    with walk.step("twelve-hours-later"):
         first_token = token_row(page, ALICE).locator("code").inner_text()
         page.click("#advance-half-day")
-        expect(page.locator("#clock-offset")).to_contain_text("12 h", timeout=WAIT_MS)
+        expect(page.locator("#clock-offset")).to_contain_text("23 h", timeout=WAIT_MS)
         # Refresh-ahead renews the token on its own, before anyone asks: the table shows a new, live token.
         row = token_row(page, ALICE)
         expect(row).to_have_attribute("data-status", "active", timeout=WAIT_MS)

@@ -32,9 +32,9 @@ from ops.wiring import Stores, open_stores
 from settings import Settings, required_for_run
 from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
 from stores.database import delete_all_rows
-from stores.files import private_directory
+from stores.files import private_directory, sqlite_companions
 from stores.redaction import install_log_redaction, register_secrets
-from stores.rotation import TokenKey, TokenManager
+from stores.rotation import TokenManager
 from stores.schema import utcnow
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
 from web.server import serve_threaded
@@ -97,41 +97,27 @@ def create_app(settings: Settings, stores: Stores) -> App:
         """Right after someone connects or installs, their App Home tab shows it (before the success page answers, so
         that the tab is true when the person gets back to Slack; the bot token's renewal is bounded to 2 s)."""
         from listeners.context import Person
-        from listeners.home import publish_home
-        from stores.bot_client import BotClient
-        from stores.errors import TokenError, TokenUnavailable
+        from listeners.home import bot_client_for, republish_home
 
         team = None if installation.is_enterprise_install else installation.team_id
-        try:
-            # Through the token manager: a bot token past its 12 hours is renewed first, never sent expired.
-            bot = stores.manager.fresh_bot_token(
-                enterprise_id=installation.enterprise_id,
-                team_id=team,
-                is_enterprise_install=installation.is_enterprise_install,
-                wait=timedelta(seconds=2),
-            )
-        except TokenUnavailable:
-            return  # no bot in this workspace (yet): there is no App Home to publish
-        except TokenError as error:  # Slack unreachable and the old token expired: the next opening publishes it
-            logger.warning("no bot token to publish the Home tab of %s: %s", installation.user_id, type(error).__name__)
-            return
+        # Through the token manager: a bot token past its 12 hours is renewed first, never sent expired.
+        client = bot_client_for(
+            stores.manager,
+            enterprise_id=installation.enterprise_id,
+            team_id=team,
+            is_enterprise_install=installation.is_enterprise_install,
+            base_url=settings.api_url,
+            wait=timedelta(seconds=2),
+            timeout=5,
+        )
         person = Person(
             enterprise_id=installation.enterprise_id,
             team_id=team,
             user_id=installation.user_id,
             workspace_id=installation.team_id,
         )
-        client = BotClient(
-            stores.manager,
-            key=TokenKey.of(installation.enterprise_id, team),
-            token=bot.token,
-            base_url=settings.api_url,
-            timeout=5,
-        )
-        try:
-            publish_home(client, services, person)
-        except Exception:  # noqa: BLE001 - the connection is saved; a stale Home tab is fixed at its next opening
-            logger.exception("publishing the Home tab of %s after the install failed", installation.user_id)
+        # The connection is saved whatever happens here: a failed publish is logged, and fixed at the next opening.
+        republish_home(client, services, person)
 
     oauth_settings = build_oauth_settings(
         client_id=settings.client_id,
@@ -391,26 +377,22 @@ SANDBOX_DATABASE = "sandbox.sqlite3"  # Delegate's tokens in sandbox mode (unles
 SANDBOX_STATE = "sandbox-slack.sqlite3"  # the sandbox's own workspace, tokens and messages
 
 
-def sqlite_files(path: Path) -> list[Path]:
-    """A SQLite database file and its WAL sidecars."""
-    return [path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")]
-
-
-def keep_or_drop_sandbox_data(settings: Settings, *, fresh: bool) -> None:
+def keep_or_drop_sandbox_data(settings: Settings, *, fresh: bool, own_database: bool) -> None:
     """Delegate's sandbox database and the sandbox's state file hold the same tokens: keep both, or delete both.
 
     Both go with --fresh, and when only one of them is there (the other was deleted, or an earlier version ran).
-    The generated encryption key stays: it encrypts nothing once the database is gone.
+    With `own_database` False (DATABASE_URL names a database of the person's own) only the state file is Delegate's
+    to delete. The generated encryption key stays: it encrypts nothing once the database is gone.
     """
     data_dir = private_directory(settings.data_dir)
     state, database = data_dir / SANDBOX_STATE, data_dir / SANDBOX_DATABASE
-    own_database = not os.environ.get("DATABASE_URL")
     if not fresh and (state.exists() == database.exists() or not own_database):
         return
     if not fresh:
         logger.info("sandbox mode: %s or %s is missing, so both start over", state, database)
-    for path in sqlite_files(state) + (sqlite_files(database) if own_database else []):
-        path.unlink(missing_ok=True)
+    for path in [state, database] if own_database else [state]:
+        for file in (path, *sqlite_companions(path)):
+            file.unlink(missing_ok=True)
 
 
 def run_with_sandbox(
@@ -435,7 +417,8 @@ def run_with_sandbox(
         request_url=f"{base}/slack/events",
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
     )
-    keep_or_drop_sandbox_data(settings, fresh=fresh)
+    own_database = not os.environ.get("DATABASE_URL")
+    keep_or_drop_sandbox_data(settings, fresh=fresh, own_database=own_database)
 
     def empty_delegate() -> None:
         delete_all_rows(wsgi.stores.engine)
@@ -456,7 +439,7 @@ def run_with_sandbox(
     if admin_token_file is not None:
         write_owner_only(admin_token_file, sandbox.admin_token)
     database_url = settings.database_url
-    if not os.environ.get("DATABASE_URL"):
+    if own_database:
         # Sandbox tokens are good only with this sandbox: they live in a database of their own, beside its state.
         database_url = f"sqlite:///{(settings.data_dir / SANDBOX_DATABASE).resolve()}"
     settings = settings.replace(
@@ -472,7 +455,7 @@ def run_with_sandbox(
     )
     upgrade(settings.database_url)
     wsgi = create_sandbox_wsgi_app(settings, sandbox)
-    if fresh and os.environ.get("DATABASE_URL"):
+    if fresh and not own_database:
         delete_all_rows(wsgi.stores.engine)  # a database of the person's own: emptied, not deleted
     try:
         server, _ = serve_threaded(wsgi, "127.0.0.1", settings.port)

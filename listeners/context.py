@@ -38,7 +38,12 @@ class ConnectionManager(Protocol):
     api_url: str
 
     def fresh_bot_token(
-        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+        wait: timedelta | None = None,
     ) -> FreshToken:
         """The workspace's valid bot token, renewed first if due (after the ack only)."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import BoltContext
@@ -10,14 +11,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from stores.bot_client import BotClient
-from stores.errors import TokenError
+from stores.errors import TokenError, TokenUnavailable
 
 from .connection import connection_blocks
-from .context import Delegate, Person
+from .context import ConnectionManager, Delegate, Person
 from .help import SHORTCUTS_TEXT, command_lines
 from .replies import context_line, section
 
-__all__ = ["bot_client_of", "home_view", "publish_home", "republish_home"]
+__all__ = ["bot_client_for", "bot_client_of", "home_view", "publish_home", "republish_home"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +71,36 @@ def bot_client_of(context: BoltContext) -> WebClient | None:
     delegate = context.get("delegate")
     if delegate is None:
         return None
-    try:
-        fresh = delegate.manager.fresh_bot_token(
-            enterprise_id=context.enterprise_id,
-            team_id=context.team_id,
-            is_enterprise_install=context.is_enterprise_install,
-        )
-    except TokenError as error:
-        logger.info("no usable bot token in team %s: %s", context.team_id, type(error).__name__)
-        return None
     base_url = client.base_url if client is not None else delegate.manager.api_url
-    return BotClient(delegate.manager, key=fresh.key, token=fresh.token, base_url=base_url, timeout=10)
+    return bot_client_for(
+        delegate.manager,
+        enterprise_id=context.enterprise_id,
+        team_id=context.team_id,
+        is_enterprise_install=context.is_enterprise_install,
+        base_url=base_url,
+    )
+
+
+def bot_client_for(
+    manager: ConnectionManager,
+    *,
+    enterprise_id: str | None,
+    team_id: str | None,
+    is_enterprise_install: bool | None,
+    base_url: str,
+    wait: timedelta | None = None,
+    timeout: int = 10,
+) -> BotClient | None:
+    """A client with the workspace's bot token from the token manager, renewed first if due (so it may wait: after
+    the ack only), that renews it again on token_expired; None when there is no usable bot token."""
+    try:
+        fresh = manager.fresh_bot_token(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install, wait=wait
+        )
+    except TokenUnavailable:
+        logger.info("no bot token in team %s (yet): there is no Home tab to publish", team_id)
+        return None
+    except TokenError as error:  # Slack unreachable and the old token expired: the next opening publishes it
+        logger.warning("no usable bot token in team %s: %s", team_id, type(error).__name__)
+        return None
+    return BotClient(manager, key=fresh.key, token=fresh.token, base_url=base_url, timeout=timeout)

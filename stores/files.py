@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["SQLITE_COMPANIONS", "private_directory", "private_file", "private_sqlite_files"]
+__all__ = ["SQLITE_COMPANIONS", "private_directory", "private_file", "private_sqlite_files", "sqlite_companions"]
 
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-locks")
 
@@ -38,11 +38,15 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def sqlite_companions(database: Path) -> list[Path]:
+    """The journal, WAL, shared-memory and lock files SQLite (and Delegate's file locks) keep beside a database."""
+    return [database.with_name(database.name + suffix) for suffix in SQLITE_COMPANIONS]
+
+
 def private_sqlite_files(database: Path) -> None:
     """Make the database file (and a missing parent folder, as private_file does) and whichever of its companion
     files exist owner-only (0600)."""
     private_file(database)
-    for suffix in SQLITE_COMPANIONS:
-        companion = database.with_name(database.name + suffix)
+    for companion in sqlite_companions(database):
         if companion.exists():
             os.chmod(companion, 0o600)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .errors import TokenError
+from .log_context import log_context
 from .rotation import TokenKey, TokenManager
 
 __all__ = ["Pacer", "Refresher", "SweepResult"]
@@ -102,6 +103,11 @@ class Refresher:
         if self._stop.is_set():
             return "skipped"
         self.pacer.wait(self._stop)
+        # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
+        with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
+            return self._refresh_logged(key, window)
+
+    def _refresh_logged(self, key: TokenKey, window: timedelta) -> str:
         try:
             return "refreshed" if self.manager.refresh_if_due(key, window) else "skipped"
         except TokenError as error:

@@ -22,6 +22,7 @@ What each refusal means is decided in `stores.refresh_answers`; rotations waitin
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -51,6 +52,7 @@ from .errors import (
 )
 from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, ProcessLocks, locks_for
+from .log_context import log_context
 from .pending import PendingRotations
 from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED
@@ -329,8 +331,13 @@ class TokenManager:
                 with self._locks_guard:
                     self._scheduled.discard(key)
 
+        def run_in_context() -> None:
+            with log_context(enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
+                run()
+
         try:
-            self._background.submit(run)
+            # The request's log context (its id) goes along to the background thread, with the token's owner.
+            self._background.submit(contextvars.copy_context().run, run_in_context)
         except RuntimeError:  # shutting down
             with self._locks_guard:
                 self._scheduled.discard(key)

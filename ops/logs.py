@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from stores.log_context import FIELDS, current, log_context
+from stores.log_context import FIELDS, bind, current
 from stores.redaction import install_log_redaction, redact, register_secrets
 
 if TYPE_CHECKING:
@@ -134,11 +134,13 @@ def gunicorn_log_config(log_level: str) -> dict[str, Any]:
 
 
 def log_context_middleware(context: BoltContext, body: Any, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
-    """Bolt middleware: the request's team, enterprise, user and command, for every log line of its handling."""
-    with log_context(
-        team=context.team_id, enterprise=context.enterprise_id, user=context.user_id, command=_command_name(body)
-    ):
-        return next()
+    """Bolt middleware: the request's team, enterprise, user and command, for every later log line of its handling.
+
+    Bound, not in a block: Bolt's `next()` only marks the chain as continued and the listeners run after it returns.
+    The WSGI entry's block ends it with the request; in Socket Mode the next request's middleware replaces all four.
+    """
+    bind(team=context.team_id, enterprise=context.enterprise_id, user=context.user_id, command=_command_name(body))
+    return next()
 
 
 def _command_name(body: Any) -> str | None:

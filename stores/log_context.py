@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
 
-__all__ = ["FIELDS", "current", "log_context"]
+__all__ = ["FIELDS", "bind", "current", "log_context"]
 
 FIELDS = ("team", "enterprise", "user", "request", "command")
 
@@ -26,12 +26,32 @@ def current() -> Mapping[str, str]:
     return _context.get()
 
 
-@contextmanager
-def log_context(*, fresh: bool = False, **fields: str | None) -> Iterator[None]:
-    """Add these fields (None and empty are left out) for the duration of the block; `fresh` forgets earlier ones."""
+def _checked(fields: dict[str, str | None]) -> None:
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise TypeError(f"unknown log context fields: {', '.join(sorted(unknown))}")
+
+
+def bind(**fields: str | None) -> None:
+    """Set these fields (None or empty forgets one) until the enclosing `log_context` block ends.
+
+    For code that cannot wrap what follows in a block: a Bolt middleware, whose `next()` returns before the listeners
+    run. Outside any block the fields stay for the thread's later work, so give every field the caller knows about.
+    """
+    _checked(fields)
+    merged = dict(_context.get())
+    for name, value in fields.items():
+        if value:
+            merged[name] = value
+        else:
+            merged.pop(name, None)
+    _context.set(MappingProxyType(merged))
+
+
+@contextmanager
+def log_context(*, fresh: bool = False, **fields: str | None) -> Iterator[None]:
+    """Add these fields (None and empty are left out) for the duration of the block; `fresh` forgets earlier ones."""
+    _checked(fields)
     merged = {} if fresh else dict(_context.get())
     merged.update({name: value for name, value in fields.items() if value})
     token = _context.set(MappingProxyType(merged))

@@ -167,17 +167,17 @@ class Context(dict):  # type: ignore[type-arg]
     user_id = "U1"
 
 
-def test_the_bolt_middleware_names_team_user_and_command_for_the_request_only() -> None:
+def test_the_bolt_middleware_names_team_user_and_command_until_the_request_ends() -> None:
     seen: dict[str, str] = {}
-
-    def next_() -> Any:
-        seen.update(current())
-        return "response"
-
     with log_context(fresh=True, request="r-2"):
-        assert log_context_middleware(Context(), {"command": "/snooze-me"}, next_) == "response"  # type: ignore[arg-type]
+        with log_context(user="U0STALE", command="/stale"):  # whatever an earlier request left is replaced
+            assert log_context_middleware(Context(), {"command": "/snooze-me"}, lambda: "response") == "response"  # type: ignore[arg-type]
+            seen.update(current())  # what the listeners, run after the middleware chain returned, log with
         assert dict(current()) == {"request": "r-2"}
     assert seen == {"request": "r-2", "team": "T1", "user": "U1", "command": "/snooze-me"}
+    with log_context(fresh=True, team="T0", user="U0", command="/old"):
+        log_context_middleware(Context(), {"type": "event_callback"}, lambda: None)  # type: ignore[arg-type]
+        assert dict(current()) == {"team": "T1", "user": "U1", "command": "event_callback"}
 
 
 @pytest.mark.parametrize(

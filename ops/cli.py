@@ -224,11 +224,14 @@ def _open(background_refresh: bool = False):  # type: ignore[no-untyped-def]
 def tokens_refresher(
     window_minutes: int, interval_seconds: int, batch_size: int, concurrency: int, max_per_minute: int, once: bool
 ) -> None:
-    """Run the refresh-ahead sweeper as a process of its own (several may run at once)."""
+    """Run the refresh-ahead sweeper as a process of its own (several may run at once); SIGTERM stops it cleanly."""
+    import signal
     from datetime import timedelta
 
+    from ops.logs import configure_logging
     from stores.refresher import Refresher
 
+    configure_logging(load_settings(required=FOR_TOKENS))  # LOG_LEVEL, LOG_FORMAT, and the redaction of secrets
     stores = _open()
     refresher = Refresher(
         stores.manager,
@@ -243,6 +246,8 @@ def tokens_refresher(
             result = refresher.sweep_once()
             click.echo(f"{result.due} due, {result.refreshed} refreshed, {result.skipped} skipped, {result.failed} failed")
         else:
+            # SIGTERM (systemd, a Procfile runner) as Ctrl-C: refreshes in flight finish and are saved, then it exits.
+            signal.signal(signal.SIGTERM, lambda *_: refresher.stop(timeout=0))
             click.echo(f"refresher running: window {window_minutes} min, every {interval_seconds} s (Ctrl-C stops)")
             refresher.run_forever()
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -346,10 +347,18 @@ def run_socket_mode(settings: Settings) -> None:
     server, _ = serve_threaded(wsgi, "0.0.0.0", settings.port)
     click.echo(f"Delegate in Socket Mode; OAuth pages on http://0.0.0.0:{settings.port}/")
     handler = SocketModeHandler(wsgi.app, app_token=settings.app_token)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM as Ctrl-C, then a clean exit: the refresher stops after its refreshes in flight, and the exit waits
+        # for the work after the ack on the listener executor's threads (SIGTERM's default would cut both off).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         handler.start()
+    except KeyboardInterrupt:
+        pass
     finally:
+        handler.close()
         server.shutdown()
+        wsgi.stop()
 
 
 def sandbox_encryption_key(settings: Settings) -> str:

@@ -122,10 +122,44 @@ REFRESHER = ["Procfile:refresher", "delegate-refresher.service"]
 def test_the_web_process_serves_and_stops_gracefully_on_sigterm_finishing_the_work_after_the_ack(
     source: str, tmp_path: Path
 ) -> None:
+    config, settings_env, out, err = serve_a_command_then_stop(source, tmp_path, socket_mode=False)
+    stderr = json_lines(err.read_text())
+    stdout = json_lines(out.read_text(), allowed=("Delegate on http://",))
+    loggers = {entry["logger"] for entry in stderr + stdout}
+    assert {"gunicorn.error", "gunicorn.access"} <= loggers
+    assert any("Booting worker" in entry["message"] for entry in stderr)
+    access = [entry["message"] for entry in stdout if entry["logger"] == "gunicorn.access"]
+    assert any("/slack/install" in line for line in access) and not any("?" in line for line in access)
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in stderr + stdout)
+    assert "Traceback" not in err.read_text()
+    text = out.read_text() + err.read_text()
+    for secret in (config.client_secret, config.signing_secret, settings_env["TOKEN_ENCRYPTION_KEYS"], "xoxe.xoxp-1-"):
+        assert secret not in text
+
+
+@pytest.mark.slow
+def test_socket_mode_from_the_procfile_stops_gracefully_on_sigterm_finishing_the_work_after_the_ack(
+    tmp_path: Path,
+) -> None:
+    config, settings_env, out, err = serve_a_command_then_stop("Procfile:web", tmp_path, socket_mode=True)
+    json_lines(err.read_text())  # every line of the app's log is JSON
+    assert "Traceback" not in err.read_text()
+    text = out.read_text() + err.read_text()
+    for secret in (config.client_secret, config.app_token, settings_env["TOKEN_ENCRYPTION_KEYS"], "xoxe.xoxp-1-"):
+        assert secret not in text
+
+
+def serve_a_command_then_stop(
+    source: str, tmp_path: Path, *, socket_mode: bool
+) -> tuple[SandboxConfig, dict[str, str], Path, Path]:
+    """Start the process, install, acknowledge a command whose Slack call takes 3 s, SIGTERM at once: it must exit
+    0 with the message posted, within gunicorn's graceful stop."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = SandboxConfig.from_manifest(
-        MANIFEST_PATH, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events"
+        MANIFEST_PATH,
+        redirect_urls=[f"{base}/slack/oauth_redirect"],
+        request_url=None if socket_mode else f"{base}/slack/events",
     )
     sandbox_port = free_port()
     while sandbox_port == port:
@@ -137,8 +171,12 @@ def test_the_web_process_serves_and_stops_gracefully_on_sigterm_finishing_the_wo
             "DELEGATE_DATA_DIR": str(tmp_path / "data"),
             "LOG_FORMAT": "json",
         }
+        if socket_mode:
+            settings_env["SLACK_APP_TOKEN"] = config.app_token
         with started(argv, cwd, environment(settings_env, tmp_path), tmp_path) as (process, out, err):
             wait_for(lambda: _healthy(base), timeout=60)
+            if socket_mode:
+                wait_for(lambda: sandbox.socket_mode_connected, timeout=30)
             settings = Settings.from_env(settings_env)
             stores = open_stores(settings, background_refresh=False)
             try:
@@ -155,18 +193,7 @@ def test_the_web_process_serves_and_stops_gracefully_on_sigterm_finishing_the_wo
             assert code == 0, err.read_text()[-3000:]
             assert posted(delegate, GENERAL, "posted while stopping"), "the work after the ack was cut off"
             assert 2.5 < took < 15, took  # it waited for the 3 s work, within graceful_timeout (10 s) + exit
-    stderr = json_lines(err.read_text())
-    stdout = json_lines(out.read_text(), allowed=("Delegate on http://",))
-    loggers = {entry["logger"] for entry in stderr + stdout}
-    assert {"gunicorn.error", "gunicorn.access"} <= loggers
-    assert any("Booting worker" in entry["message"] for entry in stderr)
-    access = [entry["message"] for entry in stdout if entry["logger"] == "gunicorn.access"]
-    assert any("/slack/install" in line for line in access) and not any("?" in line for line in access)
-    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in stderr + stdout)
-    assert "Traceback" not in err.read_text()
-    text = out.read_text() + err.read_text()
-    for secret in (config.client_secret, config.signing_secret, settings_env["TOKEN_ENCRYPTION_KEYS"], "xoxe.xoxp-1-"):
-        assert secret not in text
+    return config, settings_env, out, err
 
 
 @pytest.mark.slow

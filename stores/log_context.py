@@ -8,28 +8,27 @@ submitted inside `contextvars.copy_context().run` (the app's listener executor d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from types import MappingProxyType
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 
 __all__ = ["FIELDS", "bind", "current", "log_context"]
 
 FIELDS = ("team", "enterprise", "user", "request", "command")
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
-_context: ContextVar[Mapping[str, str]] = ContextVar("delegate_log_context", default=_EMPTY)
+_NAMES = frozenset(FIELDS)
+# Each value is a new dict, never changed once set (plain dicts: this runs twice per request, on the ack path).
+_EMPTY: dict[str, str] = {}
+_context: ContextVar[dict[str, str]] = ContextVar("delegate_log_context")
 
 
 def current() -> Mapping[str, str]:
-    """The known fields of the work in progress (unknown ones are absent)."""
-    return _context.get()
+    """The known fields of the work in progress (unknown ones are absent); read it, never change it."""
+    return _context.get(_EMPTY)
 
 
 def _checked(fields: dict[str, str | None]) -> None:
-    unknown = set(fields) - set(FIELDS)
-    if unknown:
-        raise TypeError(f"unknown log context fields: {', '.join(sorted(unknown))}")
+    if not _NAMES.issuperset(fields):
+        raise TypeError(f"unknown log context fields: {', '.join(sorted(set(fields) - _NAMES))}")
 
 
 def bind(**fields: str | None) -> None:
@@ -39,23 +38,36 @@ def bind(**fields: str | None) -> None:
     run. Outside any block the fields stay for the thread's later work, so give every field the caller knows about.
     """
     _checked(fields)
-    merged = dict(_context.get())
+    merged = _context.get(_EMPTY).copy()
     for name, value in fields.items():
         if value:
             merged[name] = value
         else:
             merged.pop(name, None)
-    _context.set(MappingProxyType(merged))
+    _context.set(merged)
 
 
-@contextmanager
-def log_context(*, fresh: bool = False, **fields: str | None) -> Iterator[None]:
-    """Add these fields (None and empty are left out) for the duration of the block; `fresh` forgets earlier ones."""
-    _checked(fields)
-    merged = {} if fresh else dict(_context.get())
-    merged.update({name: value for name, value in fields.items() if value})
-    token = _context.set(MappingProxyType(merged))
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class log_context:  # noqa: N801 - used as a function: with log_context(team=...)
+    """Add these fields (None and empty are left out) for the duration of the block; `fresh` forgets earlier ones.
+
+    A class rather than @contextmanager: it runs on every request's ack path, and costs a third as much.
+    """
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, *, fresh: bool = False, **fields: str | None):
+        _checked(fields)
+        merged = {} if fresh else _context.get(_EMPTY).copy()
+        for name, value in fields.items():
+            if value:
+                merged[name] = value
+        self._fields = merged
+        self._token: Token[dict[str, str]] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _context.set(self._fields)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
+            self._token = None

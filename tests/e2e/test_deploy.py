@@ -199,9 +199,18 @@ def serve_a_command_then_stop(
 @pytest.mark.slow
 @pytest.mark.parametrize("source", REFRESHER)
 def test_the_refresher_process_renews_a_due_token_and_stops_on_sigterm(source: str, tmp_path: Path) -> None:
+    refresher_renews_then_stops(source, tmp_path, database_url=None)
+
+
+@pytest.mark.slow
+def test_the_refresher_process_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    refresher_renews_then_stops("Procfile:refresher", tmp_path, database_url=postgres_url)
+
+
+def refresher_renews_then_stops(source: str, tmp_path: Path, *, database_url: str | None) -> None:
     argv, cwd = process_command(source)
     # A 6-second token is due after 3 s (the margin is at most half the lifetime); this Delegate runs no refresher.
-    with running_delegate(tmp_path, expires_in=6) as delegate:
+    with running_delegate(tmp_path, database_url=database_url, expires_in=6) as delegate:
         assert delegate.install(ALICE).status == 200
         sandbox = delegate.sandbox
         settings_env = {

@@ -560,12 +560,18 @@ class TokenManager:
             status_changed_at=row.updated_at if row.status != STATUS_ACTIVE else None,
         )
 
-    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:
-        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy, and say what really happened."""
+    def disconnect(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str, keep_unless_confirmed: bool = False
+    ) -> DisconnectResult:
+        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy (with `keep_unless_confirmed`, only
+        once Slack confirmed), and say what really happened."""
         from .disconnect import disconnect
 
-        result = disconnect(self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
+        result = disconnect(
+            self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, keep_unless_confirmed=keep_unless_confirmed
+        )
+        if result.deleted or not keep_unless_confirmed:  # a copy held back keeps its rotations waiting for the database
+            self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
         return result
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------

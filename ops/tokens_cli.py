@@ -74,10 +74,12 @@ def _as_json(summary: TokenSummary, now: datetime) -> dict[str, Any]:
 
 def _line(summary: TokenSummary, now: datetime) -> str:
     person, team = _who(summary)
-    refreshed = f"{iso(summary.last_refreshed_at) or 'never'} {summary.last_refresh_outcome or ''}".strip()
+    refreshed = iso(summary.last_refreshed_at) or "never"
+    if summary.last_refresh_outcome:
+        refreshed += f" ({summary.last_refresh_outcome})"
     return (
-        f"{summary.kind:<4}  {person:<12}  {team:<14}  {_state(summary):<34}  {_expiry(summary, now):<40}  "
-        f"last refresh {refreshed:<32}  scopes {','.join(summary.scopes) or '-'}"
+        f"{summary.kind:<4}  {person:<12}  {team:<14}  {_state(summary):<38}  {_expiry(summary, now):<40}  "
+        f"last refresh {refreshed:<44}  scopes {','.join(summary.scopes) or '-'}"
     )
 
 
@@ -181,7 +183,8 @@ def tokens_show(
     click.echo(f"{s.kind} token of {person} in {team}")
     click.echo(f"  state:        {_state(s)}")
     click.echo(f"  expires:      {_expiry(s, now)}; rotating: {'yes' if s.rotating else 'no'}")
-    click.echo(f"  last refresh: {iso(s.last_refreshed_at) or 'never'} {s.last_refresh_outcome or ''}".rstrip())
+    outcome = f" ({s.last_refresh_outcome})" if s.last_refresh_outcome else ""
+    click.echo(f"  last refresh: {iso(s.last_refreshed_at) or 'never'}{outcome}")
     click.echo(f"  scopes:       {','.join(s.scopes) or '-'}")
     click.echo(f"  generation:   {detail.generation}; lifetime {detail.lifetime_seconds or '-'} s")
     click.echo(f"  failures:     {detail.failures}; retry at {iso(detail.retry_at) or '-'}")

@@ -81,7 +81,7 @@ class Progress:
 def run_interruptibly(work: Callable[[threading.Event], T], *, on_interrupt: Callable[[], None] | None = None) -> T:
     """Run work(stop) on a thread and return its result; on Ctrl-C set stop, let the unit in flight finish, and raise
     Interrupted (or the work's own exception, if it failed meanwhile)."""
-    stop = threading.Event()
+    stop, finished = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -89,13 +89,17 @@ def run_interruptibly(work: Callable[[threading.Event], T], *, on_interrupt: Cal
             outcome["result"] = work(stop)
         except BaseException as error:  # noqa: BLE001 - handed to the main thread
             outcome["error"] = error
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=target, name="delegate-cli-work", daemon=True)
     thread.start()
     interrupted = False
-    while thread.is_alive():
+    # Waiting on an Event, not in Thread.join: a KeyboardInterrupt inside join() can leave the thread looking finished
+    # while it still runs (and a daemon thread dies at exit, maybe between Slack's answer and the commit).
+    while not finished.is_set():
         try:
-            thread.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             if interrupted:
                 continue  # a second Ctrl-C: still wait, a rotated token must be committed first
@@ -104,6 +108,7 @@ def run_interruptibly(work: Callable[[threading.Event], T], *, on_interrupt: Cal
             if on_interrupt is not None:
                 on_interrupt()
             click.echo("stopping after the work in flight (a token being rotated is saved first)...", err=True)
+    thread.join()
     if "error" in outcome:
         raise outcome["error"]
     if interrupted:

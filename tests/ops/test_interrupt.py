@@ -78,3 +78,30 @@ def test_sigint_stops_a_refresh_run_and_the_next_run_resumes(engine: Engine, dat
     assert second.stdout.startswith(f"{len(PEOPLE) - done} due, {len(PEOPLE) - done} refreshed")
     assert refreshed(slack) == dict.fromkeys(PEOPLE, 1)
     assert slack.counters()["grant_failures"] == {}
+
+
+def test_on_a_terminal_the_run_draws_a_progress_bar_on_stderr(engine: Engine, database_url: str, slack) -> None:  # type: ignore[no-untyped-def]
+    import pty
+
+    key = generate_key()
+    store = SQLAlchemyInstallationStore(slack.config.client_id, engine, encryption_keys=key)
+    store.create_tables()
+    for person in PEOPLE[:3]:
+        connect(store, slack, person, left=timedelta(minutes=30))
+    leader, follower = pty.openpty()
+    command = [sys.executable, "app.py", "tokens", "refresh", "--all-due"]
+    env = command_env(database_url, slack, key)
+    run = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: everything is read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert run.returncode == 0 and run.stdout.startswith("3 due, 3 refreshed")
+    assert b"refreshing" in drawn and b"3/3" in drawn  # click's bar, with the count it knew beforehand

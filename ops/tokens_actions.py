@@ -57,11 +57,12 @@ class _Watched:
         except Exception as error:
             self._record(self._outcomes.failures, key, type(error).__name__)
             raise
-        if not refreshed:
-            now = self._manager.clock()
-            snapshot = self._manager.read(key)
-            if snapshot is not None and snapshot.retry_at is not None and snapshot.retry_at > now:
-                self._record(self._outcomes.deferred, key, snapshot.outcome or "retry_later", advance=False)
+        if not refreshed:  # not due any more, claimed by another refresher, or Slack asked to wait (a retry time)
+            row = self._manager.rows.read_row(key)  # the columns as stored: nothing is decrypted for this
+            retry_at = None if row is None else getattr(row, key.slot.retry_at)
+            if retry_at is not None and retry_at > self._manager.clock():
+                outcome = getattr(row, key.slot.outcome) or "retry_later"
+                self._record(self._outcomes.deferred, key, outcome, advance=False)
         self._bar.advance()
         return refreshed
 

@@ -141,3 +141,14 @@ def test_revoke_deletes_a_token_slack_already_revoked(store, slack) -> None:  # 
     result = invoke("tokens", "revoke", "--team", TEAM, "--user", ALICE, "--yes")
     assert result.exit_code == 0, result.output
     assert person(store, ALICE) is None
+
+
+def test_refresh_all_due_defers_on_a_slack_outage_keeping_the_old_token(store, slack) -> None:  # type: ignore[no-untyped-def]
+    connect(store, slack, ALICE, left=timedelta(minutes=50))
+    slack.add_fault("oauth.v2.access", status=503)
+    result = invoke("tokens", "refresh", "--all-due")
+    assert result.exit_code == 1
+    assert "1 due, 0 refreshed, 0 skipped (refreshed elsewhere meanwhile), 1 deferred, 0 failed" in result.stdout
+    assert f"deferred: user {ALICE} of team {TEAM} (enterprise -): internal_error" in result.stderr  # Slack's error name
+    assert "the old token stays in use" in result.stderr
+    assert invoke("tokens", "list", "--state", "active", "--user", ALICE).stdout.count(ALICE) == 1

@@ -50,7 +50,9 @@ def uses_data_dir(settings: Settings) -> bool:
     return Path(url.database).resolve().is_relative_to(settings.data_dir.resolve())
 
 
-def open_stores(settings: Settings, *, background_refresh: bool = True, clock: Callable[[], datetime] = utcnow) -> Stores:
+def open_stores(
+    settings: Settings, *, background_refresh: bool = True, clock: Callable[[], datetime] = utcnow
+) -> Stores:
     """Open the database and build the stores on `clock`; the schema must exist (python app.py db upgrade)."""
     if not settings.client_id or not settings.client_secret:
         raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed to refresh tokens")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from ops.cli_support import FOR_TOKENS, load_settings, open_token_stores
+from ops.cli_support import FOR_TOKENS, PROGRESS, load_settings, open_token_stores
 from ops.db_cli import db
 from ops.keys_cli import keys
 from ops.progress import Interrupted, Progress, interrupted_exit, progress_mode, run_interruptibly
@@ -65,7 +65,7 @@ def tokens_refresher(
 @tokens.command("exchange")
 @click.option("--max-per-minute", default=50, show_default=True, help="Pace under oauth.v2.exchange's Tier 3 limit.")
 @click.option("--limit", type=int, default=None, help="Stop after this many tokens (run again to resume).")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar [default: when stderr is a terminal].")
+@PROGRESS
 def tokens_exchange(max_per_minute: int, limit: int | None, progress: bool | None) -> None:
     """Exchange every stored long-lived token for a rotating one; safe to interrupt (Ctrl-C) and run again."""
     from stores.exchange import exchange_long_lived_tokens

@@ -16,13 +16,20 @@ if TYPE_CHECKING:
     from ops.wiring import Stores
     from stores.installation_store import SQLAlchemyInstallationStore
 
-__all__ = ["CLIENT_ID", "FOR_TOKENS", "Duration", "load_settings", "open_store", "open_token_stores"]
+__all__ = ["CLIENT_ID", "FOR_TOKENS", "PROGRESS", "Duration", "load_settings", "open_store", "open_token_stores"]
 
 # What the token commands need: the app's credentials to call oauth.v2.access, and the key ring.
 FOR_TOKENS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", KEYS_ENV)
 
 CLIENT_ID = click.option(
     "--client-id", envvar="SLACK_CLIENT_ID", default=None, help="The Slack app's client id [SLACK_CLIENT_ID]."
+)
+
+# The long runs' --progress: ops.progress.progress_mode reads it.
+PROGRESS = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress on stderr: a bar on a terminal, else a line per step [default: a bar, only on a terminal].",
 )
 
 

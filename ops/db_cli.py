@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ops.cli_support import load_settings
+from ops.cli_support import PROGRESS, load_settings
 from ops.progress import Interrupted, Progress, interrupted_exit, progress_mode, run_interruptibly
 from stores.crypto import ENV_NAME as KEYS_ENV
 
@@ -65,7 +65,7 @@ def db_check() -> None:
 @click.option(
     "--installations-table", default="slack_installations", show_default=True, help="slack_sdk's installations table."
 )
-@click.option("--progress/--no-progress", default=None, help="Show progress on stderr [default: when it is a terminal].")
+@PROGRESS
 def db_import_slack_sdk(from_url: str | None, bots_table: str, installations_table: str, progress: bool | None) -> None:
     """Copy the installations of slack_sdk's SQLAlchemyInstallationStore into Delegate's store, encrypting the tokens.
     Safe to interrupt and run again: a token Delegate holds newer (rotated since) is never overwritten."""

@@ -74,8 +74,8 @@ class Progress:
             self.done += count
             if self._bar is not None and count:
                 self._bar.update(count)
-            elif self.mode == "lines" and line:
-                click.echo(line, err=True)
+            elif self.mode == "lines" and count:
+                click.echo(line or f"{self.label}: {self.done}/{self.total if self.total is not None else '?'}", err=True)
 
 
 def run_interruptibly(work: Callable[[threading.Event], T], *, on_interrupt: Callable[[], None] | None = None) -> T:

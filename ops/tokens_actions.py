@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ops.cli_support import Duration, open_token_stores
+from ops.cli_support import PROGRESS, Duration, open_token_stores
 from ops.progress import Interrupted, Progress, interrupted_exit, progress_mode, run_interruptibly
 from ops.tokens_cli import ENTERPRISE, TEAM, iso, relative
 
@@ -86,7 +86,7 @@ def _state_of(manager: TokenManager, key: TokenKey) -> str:
 @click.option("--window", type=Duration(), default="2h", show_default=True, help="With --all-due: due within this.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Refreshes in flight.")
 @click.option("--max-per-minute", default=500, show_default=True, help="Pace under oauth.v2.access's 600/minute.")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar [default: when stderr is a terminal].")
+@PROGRESS
 def tokens_refresh(
     team_id: str | None, enterprise_id: str | None, user_id: str | None, all_due: bool, window: timedelta,
     concurrency: int, max_per_minute: int, progress: bool | None,

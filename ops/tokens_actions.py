@@ -142,7 +142,7 @@ def _refresh_all_due(manager: TokenManager, window: timedelta, concurrency: int,
 
     outcomes = _Outcomes()
     jitter = timedelta(minutes=10)
-    total = len(manager.due_for_refresh(window + jitter, 10_000_000))  # keys only: cheap beside the refreshes
+    total = manager.count_due_for_refresh(window + jitter)  # one count per table
     with Progress("refreshing", total, mode) as bar:
         refresher = Refresher(
             _Watched(manager, outcomes, bar),  # type: ignore[arg-type]

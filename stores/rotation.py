@@ -624,6 +624,11 @@ class TokenManager:
         now = self.clock()
         return self.rows.due(before=now + window, now=now, limit=limit)
 
+    def count_due_for_refresh(self, window: timedelta) -> int:
+        """How many tokens due_for_refresh would list without a limit (for a progress bar's total)."""
+        now = self.clock()
+        return self.rows.count_due(before=now + window, now=now)
+
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;
         True when this call stored a new one."""

@@ -143,18 +143,19 @@ def _refresh_all_due(manager: TokenManager, window: timedelta, concurrency: int,
     outcomes = _Outcomes()
     jitter = timedelta(minutes=10)
     total = manager.count_due_for_refresh(window + jitter)  # one count per table
-    with Progress("refreshing", total, mode) as bar:
-        refresher = Refresher(
-            _Watched(manager, outcomes, bar),  # type: ignore[arg-type]
-            window=window,
-            jitter=jitter,
-            concurrency=concurrency,
-            max_per_minute=max_per_minute,
-        )
-        try:
+    bar = Progress("refreshing", total, mode)
+    refresher = Refresher(
+        _Watched(manager, outcomes, bar),  # type: ignore[arg-type]
+        window=window,
+        jitter=jitter,
+        concurrency=concurrency,
+        max_per_minute=max_per_minute,
+    )
+    try:
+        with bar:
             result = run_interruptibly(lambda _stop: refresher.sweep_once(), on_interrupt=refresher.stop)
-        except Interrupted:
-            raise interrupted_exit(bar.done, "token(s)") from None
+    except Interrupted:
+        raise interrupted_exit(bar.done, "token(s)") from None
     failed = len(outcomes.failures) + len(outcomes.deferred)
     click.echo(
         f"{result.due} due, {result.refreshed} refreshed, {result.skipped - len(outcomes.deferred)} skipped "

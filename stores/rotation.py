@@ -567,12 +567,18 @@ class TokenManager:
             status_changed_at=row.updated_at if row.status != STATUS_ACTIVE else None,
         )
 
-    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:
-        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy, and say what really happened."""
+    def disconnect(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str, keep_unless_confirmed: bool = False
+    ) -> DisconnectResult:
+        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy (with `keep_unless_confirmed`, only
+        once Slack confirmed), and say what really happened."""
         from .disconnect import disconnect
 
-        result = disconnect(self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
+        result = disconnect(
+            self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, keep_unless_confirmed=keep_unless_confirmed
+        )
+        if result.deleted or not keep_unless_confirmed:  # a copy held back keeps its rotations waiting for the database
+            self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
         return result
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------
@@ -624,6 +630,11 @@ class TokenManager:
         """Active rotating tokens that expire within the window and are not paused after an error, soonest first."""
         now = self.clock()
         return self.rows.due(before=now + window, now=now, limit=limit)
+
+    def count_due_for_refresh(self, window: timedelta) -> int:
+        """How many tokens due_for_refresh would list without a limit (for a progress bar's total)."""
+        now = self.clock()
+        return self.rows.count_due(before=now + window, now=now)
 
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;

@@ -46,8 +46,8 @@ def save_install(stores: Stores, user_id: str = "U1") -> None:
     stores.installation_store.save(
         Installation(
             app_id="A1", team_id="T1", bot_token="xoxb-readiness-bot", bot_id="B1", bot_user_id="UB", user_id=user_id,
-            user_token=f"xoxp-readiness-{user_id}", user_refresh_token=f"xoxe-1-refresh-{user_id}", user_token_expires_in=43200,
-            user_scopes="chat:write",
+            user_token=f"xoxp-readiness-{user_id}", user_refresh_token=f"xoxe-1-refresh-{user_id}",
+            user_token_expires_in=43200, user_scopes="chat:write",
         )
     )  # fmt: skip
 
@@ -105,7 +105,8 @@ def test_a_ring_without_the_key_that_sealed_the_newest_token_is_not_ready(
         assert status == 503
         [keys] = [line for line in body if line.startswith("keys:")]
         sealed_with = stores.installation_store.keyring.primary_key_id
-        assert keys == f"keys: the newest bot_token_enc is sealed with key {sealed_with}, which is not in TOKEN_ENCRYPTION_KEYS"
+        expected = f"the newest bot_token_enc is sealed with key {sealed_with}, which is not in TOKEN_ENCRYPTION_KEYS"
+        assert keys == f"keys: {expected}"
         assert lines(Readiness(with_old_last, refresher=None))[0] == 200  # the old key still in the ring: fine
     finally:
         without.close()

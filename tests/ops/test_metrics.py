@@ -18,7 +18,7 @@ from settings import Settings, SettingsError
 from stores import SQLAlchemyInstallationStore
 from stores.schema import utcnow
 from stores.token_counts import count_tokens
-from tests.e2e.harness import Delegate, running_delegate
+from tests.e2e.harness import Delegate, running_delegate, wait_for
 from tests.support.slack_requests import command_body, sign
 
 ALICE, CAROL, GENERAL = "U0ALICE001", "U0CAROL003", "C0GENERAL1"
@@ -78,6 +78,15 @@ def test_acks_are_counted_by_kind_and_outcome(tmp_path: Path) -> None:
         ("command", "unhandled"): 1,
         ("command", "error"): 1,
     }
+
+
+def test_socket_mode_acks_are_counted_too(tmp_path: Path) -> None:
+    with running_delegate(tmp_path, socket_mode=True) as delegate:
+        delegate.install(ALICE)
+        before = acks()
+        delegate.sandbox.send_slash_command(ALICE, "/delegate", "help", channel_id=GENERAL)
+        wait_for(lambda: delta(before, acks()))
+        assert delta(before, acks()) == {("command", "ok"): 1}
 
 
 def test_request_kinds_come_from_the_parsed_body() -> None:

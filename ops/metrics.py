@@ -119,9 +119,15 @@ class PrometheusObserver:
     def api_error(self, method: str, error: str) -> None:
         API_ERRORS.labels(method, error).inc()
 
+    def __init__(self) -> None:
+        self._ack_series: dict[tuple[str, str], tuple[Any, Any]] = {}  # labels() costs more than the update itself
+
     def ack_finished(self, kind: str, outcome: str, seconds: float) -> None:
-        ACKS.labels(kind, outcome).inc()
-        ACK_SECONDS.labels(kind).observe(seconds)
+        series = self._ack_series.get((kind, outcome))
+        if series is None:
+            series = self._ack_series[(kind, outcome)] = (ACKS.labels(kind, outcome), ACK_SECONDS.labels(kind))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def oauth_installed(self, flow: str) -> None:
         OAUTH_INSTALLS.labels(flow).inc()

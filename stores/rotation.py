@@ -64,7 +64,6 @@ __all__ = ["BOT", "USER", "ConnectionInfo", "FreshToken", "Slot", "Snapshot", "T
 
 logger = logging.getLogger(__name__)
 
-
 @dataclass(frozen=True)
 class FreshToken:
     """A token as stored now, with what it may do; `stale` when it must be refreshed before use."""
@@ -341,7 +340,9 @@ class TokenManager:
             with self._locks_guard:
                 self._scheduled.discard(key)
 
-    def refresh(self, key: TokenKey, seen: Snapshot, *, force: bool = False, wait: timedelta | None = None) -> Snapshot:
+    def refresh(
+        self, key: TokenKey, seen: Snapshot, *, force: bool = False, wait: timedelta | None = None
+    ) -> Snapshot:
         """Refresh the token unless another worker already has; returns the fresh state (or the old, still valid
         one when Slack cannot rotate it right now). Waits at most `wait` (default: wait_timeout) in all."""
         budget = (self.wait_timeout if wait is None else wait).total_seconds()

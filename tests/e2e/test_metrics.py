@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ from tests.e2e.test_commands import ALICE, BOB, CAROL, GENERAL, TEAM, posted
 
 ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-SHORT_LIFETIME = 20  # seconds: Bob's first token, so that it falls inside its refresh margin (10 s) during the test
+SHORT_LIFETIME = 40  # seconds: Bob's first token, inside its refresh margin (half: 20 s) later in the test
 
 
 def parse(text: str) -> Samples:
@@ -94,10 +96,15 @@ def test_metrics_are_the_totals_of_both_workers_and_readyz_is_ready(tmp_path: Pa
                 settings = Settings.from_env(env)
                 stores = open_stores(settings, background_refresh=False)
                 delegate = Delegate(base_url=base, sandbox=sandbox, settings=settings, stores=stores)
+                first_worker, second_worker = sorted(workers)
                 try:
-                    _exercise(delegate)
+                    _exercise(delegate, first_worker, second_worker)
                     readiness = fetch(base + "/readyz")
-                    texts, scrapes = zip(*(scrape(base) for _ in range(8)), strict=True)
+                    scraped = []
+                    for paused in (first_worker, second_worker, None):  # answered by one worker, by the other, by either
+                        with only_the_other_worker(paused):
+                            scraped += [scrape(base) for _ in range(2 if paused else 4)]
+                    texts, scrapes = zip(*scraped, strict=True)
                     per_pid = {pid: per_worker(folder, pid, tmp_path / str(pid)) for pid in workers}
                     secrets = _secrets(delegate, env)
                 finally:
@@ -129,9 +136,10 @@ def test_metrics_are_the_totals_of_both_workers_and_readyz_is_ready(tmp_path: Pa
     for other in scrapes[1:]:
         assert other == first  # whichever worker answered: every worker's counts, the gauges once
 
-    # Both workers served some of it, so no single worker's own counts could have given these totals.
+    # Both workers served part of it (one was paused while the other served), so neither alone had these totals.
     counted = {pid: sum(v for (name, _), v in mine.items() if name.endswith("_total")) for pid, mine in per_pid.items()}
     assert all(counted.values()), f"a worker counted nothing: {counted}"
+    assert all(value < sum(counted.values()) for value in counted.values())
     for name in ("delegate_acks_total", "delegate_oauth_installs_total"):
         assert sum(Counter(series(mine, name)).total() for mine in per_pid.values()) == Counter(series(first, name)).total()
 
@@ -144,24 +152,53 @@ def test_metrics_are_the_totals_of_both_workers_and_readyz_is_ready(tmp_path: Pa
     assert "Traceback" not in server_log
 
 
-def _exercise(delegate: Delegate) -> None:
-    """Installs, a connect, a cancelled connect, commands that succeed and fail, and a refresh ahead of expiry."""
+@contextmanager
+def only_the_other_worker(paused: int | None) -> Iterator[None]:
+    """Stop one worker (SIGSTOP) so that every new connection goes to the other, then let it go on (SIGCONT).
+
+    Each pause begins once the last request has been answered and waitress has closed idle connections (5 s), so no
+    request is ever sent to a paused worker; pauses stay well under gunicorn's 30 s heartbeat timeout.
+    """
+    if paused is None:
+        yield
+        return
+    os.kill(paused, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(paused, signal.SIGCONT)
+
+
+IDLE_CLOSED = 5.5  # waitress closes a connection silent for 5 s: the sandbox's kept-alive one to a worker is gone
+
+
+def _exercise(delegate: Delegate, first_worker: int, second_worker: int) -> None:
+    """Installs, a connect, a cancelled connect, commands that succeed and fail, and a refresh ahead of expiry; the
+    commands are served by one worker while the other is paused, then the other way round."""
     sandbox = delegate.sandbox
     assert delegate.install(ALICE).status == 200
     sandbox.configure(expires_in=SHORT_LIFETIME)
-    assert delegate.connect(BOB).status == 200  # a token that is due for renewal 10 s from now
+    assert delegate.connect(BOB).status == 200  # a token due for renewal 20 s from now (renewed before use at 35 s)
     connected = time.monotonic()
     sandbox.configure(expires_in=43200)  # its renewal gets a 12-hour token again
     _, query, cookie = delegate.start_oauth("/slack/connect")
     cancelled = fetch(f"{delegate.base_url}/slack/oauth_redirect?error=access_denied&state={query['state']}", cookie=cookie)
     assert "You cancelled" in cancelled.body
     sandbox.add_fault("chat.postMessage", error="channel_not_found", times=1)
-    for n in range(6):  # the first post fails at Slack (after the ack, which is fine)
-        assert sandbox.send_slash_command(ALICE, "/post-as-me", f"metrics {n}", channel_id=GENERAL)["status"] == 200
-    for n in range(1, 6):
-        wait_for(lambda n=n: posted(delegate, GENERAL, f"metrics {n}"))
-    for _ in range(2):  # Carol never connected
-        assert sandbox.send_slash_command(CAROL, "/post-as-me", "hello", channel_id=GENERAL)["status"] == 200
+    with only_the_other_worker(first_worker):
+        for n in range(3):  # the first post fails at Slack (after the ack, which is fine)
+            assert sandbox.send_slash_command(ALICE, "/post-as-me", f"metrics {n}", channel_id=GENERAL)["status"] == 200
+        for n in range(1, 3):
+            wait_for(lambda n=n: posted(delegate, GENERAL, f"metrics {n}"))
+        time.sleep(IDLE_CLOSED)
+    with only_the_other_worker(second_worker):
+        for n in range(3, 6):
+            assert sandbox.send_slash_command(ALICE, "/post-as-me", f"metrics {n}", channel_id=GENERAL)["status"] == 200
+        for n in range(3, 6):
+            wait_for(lambda n=n: posted(delegate, GENERAL, f"metrics {n}"))
+        for _ in range(2):  # Carol never connected
+            assert sandbox.send_slash_command(CAROL, "/post-as-me", "hello", channel_id=GENERAL)["status"] == 200
+        time.sleep(IDLE_CLOSED)
     time.sleep(max(0.0, SHORT_LIFETIME / 2 + 1 - (time.monotonic() - connected)))
     # Bob's token is inside its margin: authorize hands it out and has it renewed in the background.
     assert sandbox.send_slash_command(BOB, "/post-as-me", "renewed ahead", channel_id=GENERAL)["status"] == 200

@@ -105,6 +105,9 @@ _NO_AUTHORIZE = frozenset({"url_verification", "other"})
 class PrometheusObserver:
     """The stores' observer (stores.observe.Observer), acknowledgements and OAuth results, as Prometheus metrics."""
 
+    def __init__(self) -> None:
+        self._ack_series: dict[tuple[str, str], tuple[Any, Any]] = {}  # labels() costs more than the update itself
+
     def refresh_finished(self, kind: str, outcome: str, seconds: float) -> None:
         REFRESHES.labels(kind, outcome).inc()
         REFRESH_SECONDS.labels(kind).observe(seconds)
@@ -118,9 +121,6 @@ class PrometheusObserver:
 
     def api_error(self, method: str, error: str) -> None:
         API_ERRORS.labels(method, error).inc()
-
-    def __init__(self) -> None:
-        self._ack_series: dict[tuple[str, str], tuple[Any, Any]] = {}  # labels() costs more than the update itself
 
     def ack_finished(self, kind: str, outcome: str, seconds: float) -> None:
         series = self._ack_series.get((kind, outcome))

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import click
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.http_retry import default_retry_handlers
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Installation
 
@@ -41,6 +42,7 @@ from web.server import serve_threaded
 from web.wsgi import DelegateWSGI
 
 if TYPE_CHECKING:
+    from ops.metrics import PrometheusObserver
     from sandbox.server import SandboxServer
 
 logger = logging.getLogger("delegate")
@@ -83,10 +85,14 @@ def public_base_url(settings: Settings) -> str:
     return f"http://localhost:{settings.port}"
 
 
-def create_app(settings: Settings, stores: Stores) -> App:
-    """The Bolt app: our authorize (no Slack call per request), OAuth on our stores, and every listener."""
+def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver | None = None) -> App:
+    """The Bolt app: our authorize (no Slack call per request), OAuth on our stores, and every listener; with an
+    observer, its acknowledgements, OAuth results and failed Slack calls are counted (ops/metrics.py)."""
     from listeners import register_listeners
     from listeners.manifest import bot_scopes, user_scopes
+    from stores.observe import NO_OBSERVER, with_api_error_counter
+
+    counted = observer if observer is not None else NO_OBSERVER
 
     base_url = public_base_url(settings)
     assert settings.client_id and settings.client_secret and settings.signing_secret
@@ -130,17 +136,23 @@ def create_app(settings: Settings, stores: Stores) -> App:
         state_store=stores.state_store,
         slack_home_url=settings.slack_home_url,
         after_install=show_home,
+        observer=observer,
     )
     flow = DelegateOAuthFlow(
         clock=stores.clock,
-        client=ErrorRecordingClient(base_url=settings.api_url, timeout=10),
+        client=ErrorRecordingClient(
+            base_url=settings.api_url, timeout=10, retry_handlers=with_api_error_counter(default_retry_handlers(), counted)
+        ),
         logger=logging.getLogger("delegate.oauth"),
         settings=oauth_settings,
     )
     client = WebClient(
         base_url=settings.api_url,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)],
+        # Bolt copies these into the client it builds for each request: the counter, last, sees every failed call once.
+        retry_handlers=with_api_error_counter(
+            [ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)], counted
+        ),
     )
     app = App(
         signing_secret=settings.signing_secret,
@@ -160,9 +172,10 @@ def create_app(settings: Settings, stores: Stores) -> App:
     )
 
     @app.error
-    def unexpected_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+    def unexpected_error(error: Exception, body: dict[str, Any], context: BoltContext) -> BoltResponse | None:
         """Anything unforeseen (the database down, say): logged with its traceback; a person gets a sentence."""
         logger.error("unhandled error in a Slack request: %s", type(error).__name__, exc_info=error)
+        context["delegate_ack_failed"] = True  # the acknowledgement counts as an error (ops.metrics.ACK_FAILED)
         if isinstance(body, dict) and body.get("command"):
             text = "Delegate hit a problem on its side and did nothing. Try again in a minute."
             return BoltResponse(
@@ -184,6 +197,10 @@ def create_app(settings: Settings, stores: Stores) -> App:
 
     # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
+    if observer is not None:
+        from ops.metrics import instrument_acks
+
+        instrument_acks(app, observer)
     return app
 
 
@@ -203,10 +220,14 @@ def create_wsgi_app(
     together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself). `clock` is
     the time every token decision and every answer is made on: real time, except in sandbox mode (the sandbox's).
     """
+    from ops.health import Readiness
+    from ops.metrics import MetricsPage, PrometheusObserver  # imports prometheus_client: after run() set its folder
+
     settings = settings or Settings.from_env()
     configure_logging(settings)
-    stores = open_stores(settings, clock=clock)
-    app = create_app(settings, stores)
+    observer = PrometheusObserver()
+    stores = open_stores(settings, clock=clock, observer=observer)
+    app = create_app(settings, stores, observer)
     sweeper = None
     if refresher:
         from stores.refresher import Refresher
@@ -215,20 +236,14 @@ def create_wsgi_app(
         sweeper = Refresher(stores.manager, interval=timedelta(seconds=60), max_per_minute=REFRESHES_PER_MINUTE / share)
         sweeper.start()
 
-    def healthy() -> bool:
-        from sqlalchemy import text
-
-        try:
-            with stores.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-        except Exception:  # noqa: BLE001 - any database failure means unhealthy
-            logger.exception("health check failed")
-            return False
-
     assert settings.signing_secret  # create_app has checked it
+    # /healthz: the process answers, no database (ops/health.py says why); /readyz: the four checks.
     wsgi = DelegateWSGI(
-        app, signing_secret=settings.signing_secret, health_check=healthy, trusted_proxies=settings.trusted_proxies
+        app,
+        signing_secret=settings.signing_secret,
+        readiness=Readiness(stores, refresher=sweeper).answer,
+        metrics=MetricsPage(stores.installation_store, token=settings.metrics_token),
+        trusted_proxies=settings.trusted_proxies,
     )
     wsgi.stores = stores
     wsgi.refresher = sweeper
@@ -333,10 +348,19 @@ def run(
     else:
         workers = workers or 2 * (os.cpu_count() or 1) + 1
         click.echo(f"Delegate on http://0.0.0.0:{settings.port}/ ({workers} workers): request URL /slack/events")
+        from ops.metrics_dir import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
+
+        # Before any worker imports prometheus_client: every worker's metrics in one folder, summed by /metrics.
+        folder, made_here = prepare_multiprocess_dir()
         options = gunicorn_options(
             bind=f"0.0.0.0:{settings.port}", workers=workers, log_level=settings.log_level, log_format=settings.log_format
         )
-        serve_gunicorn(lambda: create_wsgi_app(settings, processes=workers), options)
+        options["child_exit"] = worker_exited
+        try:
+            serve_gunicorn(lambda: create_wsgi_app(settings, processes=workers), options)
+        finally:
+            if made_here:
+                remove_multiprocess_dir(folder)
 
 
 def run_socket_mode(settings: Settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ _WHERE = {
     "SLACK_SIGNING_SECRET": "copy it from your Slack app's Basic Information page (App Credentials)",
     KEYS_ENV: "make a key with: python app.py keys generate",
 }
+# A bearer token's characters (RFC 6750 token68), long enough not to be guessed.
+_METRICS_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
 DATABASE_EXAMPLES = (
     "for example postgresql+psycopg://user:password@host:5432/delegate or sqlite:////var/lib/delegate/db.sqlite3"
 )
@@ -73,6 +76,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Where "Open Slack" on the install/connect success page leads: the Slack client, or in sandbox mode its console.
     slack_home_url: str = "slack://open"
+    # With it, /metrics answers only requests carrying "Authorization: Bearer <token>".
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
@@ -114,6 +119,12 @@ class Settings:
         app_token = env.get("SLACK_APP_TOKEN") or None
         if app_token and not app_token.startswith("xapp-"):
             problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        metrics_token = env.get("METRICS_TOKEN") or None
+        if metrics_token is not None and not _METRICS_TOKEN.fullmatch(metrics_token):
+            problems.append(
+                "METRICS_TOKEN must be 16 to 256 letters, digits or ._~+/=- with no spaces "
+                "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         database_url = env.get("DATABASE_URL") or default_database_url(data_dir)
         database_problem = _database_url_problem(database_url)
         if database_problem:
@@ -141,6 +152,7 @@ class Settings:
             log_level=log_level,
             log_format=log_format,
             trusted_proxies=tuple(p.strip() for p in (env.get("DELEGATE_TRUSTED_PROXIES") or "").split(",") if p.strip()),
+            metrics_token=metrics_token,
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from typing import Any
@@ -21,6 +22,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import event
 
 from app import create_app, gunicorn_options, serve_gunicorn, serve_threaded
+from ops.metrics_dir import prepare_multiprocess_dir
 from ops.wiring import open_stores
 from settings import Settings
 from stores import create_database_engine
@@ -91,9 +93,15 @@ def delegate_app(config: dict[str, Any]) -> tuple[Any, Any]:
         }
     )
     upgrade(settings.database_url)
-    stores = open_stores(settings)
+    if config.get("metrics_dir"):  # as `python app.py run` does: every metric in prometheus_client's multiprocess files
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = config["metrics_dir"]
+        prepare_multiprocess_dir()
+    from ops.metrics import PrometheusObserver  # after the folder is set, as in app.create_wsgi_app
+
+    observer = PrometheusObserver()
+    stores = open_stores(settings, observer=observer)
     stores.installation_store.save(installation_from(config["install"], config["user_id"]))
-    return DelegateWSGI(create_app(settings, stores), signing_secret=config["signing_secret"]), stores.engine
+    return DelegateWSGI(create_app(settings, stores, observer), signing_secret=config["signing_secret"]), stores.engine
 
 
 def main() -> None:

@@ -118,6 +118,7 @@ def run_variant(variant: str, sandbox_port: int, token: str, folder: Path, reque
         "server": server,
         "api_url": f"http://127.0.0.1:{sandbox_port}/api/",
         "database_url": f"sqlite:///{folder / (variant + '.sqlite3')}",
+        "metrics_dir": str(folder / f"{variant}-metrics") if server == "gunicorn" else None,
         "keys": generate_key(),
         "install": install,
         "user_id": USER,

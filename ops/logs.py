@@ -95,7 +95,7 @@ def configure_logging(settings: Settings) -> None:
     """
     install_log_redaction()
     keys = (settings.encryption_keys or "").split(",")
-    register_secrets(settings.client_secret, settings.signing_secret, settings.app_token, *keys)
+    register_secrets(settings.client_secret, settings.signing_secret, settings.app_token, settings.metrics_token, *keys)
     root = logging.getLogger()
     ours: list[logging.Handler] = [handler for handler in root.handlers if getattr(handler, "delegate_handler", False)]
     if not root.handlers:

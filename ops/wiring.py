@@ -14,6 +14,7 @@ from stores.database import create_database_engine
 from stores.files import private_directory
 from stores.installation_store import SQLAlchemyInstallationStore
 from stores.oauth_state_store import SQLAlchemyOAuthStateStore
+from stores.observe import NO_OBSERVER, Observer
 from stores.rotation import TokenManager
 from stores.schema import utcnow
 
@@ -51,9 +52,14 @@ def uses_data_dir(settings: Settings) -> bool:
 
 
 def open_stores(
-    settings: Settings, *, background_refresh: bool = True, clock: Callable[[], datetime] = utcnow
+    settings: Settings,
+    *,
+    background_refresh: bool = True,
+    clock: Callable[[], datetime] = utcnow,
+    observer: Observer = NO_OBSERVER,
 ) -> Stores:
-    """Open the database and build the stores on `clock`; the schema must exist (python app.py db upgrade)."""
+    """Open the database and build the stores on `clock`, reporting to `observer` (metrics); the schema must exist
+    (python app.py db upgrade)."""
     if not settings.client_id or not settings.client_secret:
         raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed to refresh tokens")
     if uses_data_dir(settings):
@@ -61,7 +67,11 @@ def open_stores(
     engine = create_database_engine(settings.database_url)
     store = SQLAlchemyInstallationStore(settings.client_id, engine, encryption_keys=settings.keyring(), clock=clock)
     manager = TokenManager(
-        store, client_secret=settings.client_secret, api_url=settings.api_url, background_refresh=background_refresh
+        store,
+        client_secret=settings.client_secret,
+        api_url=settings.api_url,
+        background_refresh=background_refresh,
+        observer=observer,
     ).attach()
     return Stores(
         engine=engine,

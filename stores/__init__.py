@@ -5,12 +5,15 @@ from .database import create_database_engine, default_database_url
 from .installation_store import SQLAlchemyInstallationStore
 from .keys import KeyCount, ReencryptReport, key_usage, reencrypt
 from .oauth_state_store import SQLAlchemyOAuthStateStore
+from .observe import NO_OBSERVER, Observer
 
 __all__ = [
     "DecryptionError",
     "EncryptionKeyError",
     "KeyCount",
     "KeyRing",
+    "NO_OBSERVER",
+    "Observer",
     "ReencryptReport",
     "SQLAlchemyInstallationStore",
     "SQLAlchemyOAuthStateStore",

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import default_retry_handlers
 from slack_sdk.web import SlackResponse, WebClient
 
+from .observe import NO_OBSERVER, with_api_error_counter
 from .rotation import FreshToken, TokenKey
 
 __all__ = ["BotClient", "BotTokenRenewer"]
@@ -28,6 +30,9 @@ class BotClient(WebClient):
     """Calls Slack as the workspace's bot; on token_expired it renews the bot token once and retries the call once."""
 
     def __init__(self, manager: BotTokenRenewer, *, key: TokenKey, **kwargs: Any):
+        handlers = kwargs.get("retry_handlers")
+        handlers = default_retry_handlers() if handlers is None else handlers
+        kwargs["retry_handlers"] = with_api_error_counter(handlers, getattr(manager, "observer", NO_OBSERVER))
         super().__init__(**kwargs)
         self.manager = manager
         self.key = key  # the bot's: TokenKey.of(enterprise_id, team_id, None), team None for an org-wide install

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import TokenError
 from .installation_store import SQLAlchemyInstallationStore
+from .observe import Observer, with_api_error_counter
 from .rotation import FreshToken, Snapshot, TokenKey
 from .schema import STATUS_REVOKED
 
@@ -64,6 +65,7 @@ class DisconnectingManager(Protocol):
     store: SQLAlchemyInstallationStore
     api_url: str
     oauth: WebClient
+    observer: Observer
 
     def read(self, key: TokenKey) -> Snapshot | None: ...
 
@@ -111,9 +113,7 @@ def disconnect(
     return DisconnectResult(had_connection=True, revoked_at_slack=revoked, slack_error=error, deleted=deleted)
 
 
-def _revoke_at_slack(
-    manager: DisconnectingManager, key: TokenKey, token: str, *, expired: bool
-) -> tuple[bool, str | None]:
+def _revoke_at_slack(manager: DisconnectingManager, key: TokenKey, token: str, *, expired: bool) -> tuple[bool, str | None]:
     """(confirmed, error name): call auth.revoke, refreshing once first if the access token has expired."""
     error = "token_expired" if expired else _auth_revoke(manager, token)
     if error == "token_expired":
@@ -133,7 +133,9 @@ def _auth_revoke(manager: DisconnectingManager, token: str) -> str | None:
         token=token,
         base_url=manager.api_url,
         timeout=manager.oauth.timeout,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=1)],
+        retry_handlers=with_api_error_counter(
+            [ConnectionErrorRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=1)], manager.observer
+        ),
     )
     try:
         answer: Any = client.auth_revoke().get("revoked")

@@ -36,6 +36,7 @@ __all__ = [
     "ReencryptProgress",
     "ReencryptReport",
     "UndecryptableField",
+    "key_ring_problem",
     "key_usage",
     "reencrypt",
 ]
@@ -280,3 +281,40 @@ def key_usage(store: SQLAlchemyInstallationStore) -> dict[str, KeyCount]:
         key_id: KeyCount(ciphertexts=count, in_ring=key_id in ring, primary=key_id == store.keyring.primary_key_id)
         for key_id, count in per_key.items()
     }
+
+
+CANARY = "delegate-key-canary"  # sealed and opened under a context no token row can have, to prove the ring works
+
+
+def key_ring_problem(store: SQLAlchemyInstallationStore) -> str | None:
+    """Why the ring cannot serve this store's tokens, or None: it must seal and open a canary, and open the newest
+    stored ciphertext of each table (two reads by primary key), so a ring lacking the key now in use shows at once.
+    The answer names a table, a field and a key id, never a token or a ciphertext."""
+    context = store.field_context(NONE, NONE, NONE, "readiness-canary")
+    try:
+        if store.keyring.decrypt(store.keyring.encrypt(CANARY, context), context) != CANARY:
+            return "the key ring does not give back what it sealed"
+    except DecryptionError:
+        return "the key ring cannot open what it sealed"
+    for slot in _slots(store):
+        column = slot.columns[0]  # the token itself: every other field of the row was sealed by the same write
+        c = slot.table.c
+        user = [c.user_id] if slot.user_bound else []
+        with store.engine.connect() as conn:
+            row = conn.execute(
+                select(c.enterprise_id, c.team_id, *user, c[column].label("cipher"))
+                .where(c.client_id == store.client_id, c[column].is_not(None))
+                .order_by(c.id.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            continue
+        user_id = row.user_id if slot.user_bound else NONE
+        try:
+            store.keyring.decrypt(row.cipher, store.field_context(row.enterprise_id, row.team_id, user_id, column))
+        except DecryptionError:
+            key_id = key_id_of_head(str(row.cipher)[:SEALED_HEAD_LENGTH])
+            if key_id is not None and key_id not in store.keyring.key_ids:
+                return f"the newest {column} is sealed with key {key_id}, which is not in {ENV_NAME}"
+            return f"the newest {column} does not open under key {key_id or '?'} (altered, or not written for its row)"
+    return None

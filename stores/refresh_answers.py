@@ -22,7 +22,7 @@ from .errors import NeedsReauth, TokenManagerConfigError, TokenRevoked
 from .schema import STATUS_NEEDS_REAUTH, STATUS_REVOKED
 from .token_rows import Snapshot, TokenKey, TokenRows
 
-__all__ = ["ANSWER_LOST", "INTERRUPTED", "Backoff", "RefreshAnswers"]
+__all__ = ["ANSWER_LOST", "INTERRUPTED", "Backoff", "RefreshAnswers", "refusal_outcome", "unanswered_outcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,30 @@ class RefreshAnswers:
             user_id=key.user_id,
             reason=INTERRUPTED,
         )
+
+
+def refusal_outcome(error: SlackApiError) -> str:
+    """What a refused refresh counts as (one of stores.observe.REFRESH_OUTCOMES), by the same rules as `refused`."""
+    code = str(error.response.get("error") or "unknown_error")
+    status = error.response.status_code
+    if code in ("invalid_refresh_token", "invalid_grant"):
+        return "invalid_refresh_token"
+    if code in REAUTH_ERRORS:
+        return "invalid_auth"
+    if code in REVOKED_ERRORS:
+        return "revoked"
+    if code in CONFIG_ERRORS:
+        return "config_error"
+    if status == 429:
+        return "ratelimited"
+    if status >= 500 or code in TRANSIENT_ERRORS:
+        return "transient"
+    return "other"
+
+
+def unanswered_outcome(error: Exception) -> str:
+    """What a refresh that got no answer counts as: never sent (unreachable), or sent and its answer lost."""
+    return "unreachable" if never_sent(error) else "answer_lost"
 
 
 def retry_after(error: SlackApiError) -> float:

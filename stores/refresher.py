@@ -79,6 +79,8 @@ class Refresher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # When it started, its last sweep finished or its current sweep reached a token (monotonic): for readiness.
+        self.last_progress: float | None = None
 
     def sweep_once(self) -> SweepResult:
         """Refresh every token due within the window (plus jitter), batch after batch."""
@@ -102,7 +104,10 @@ class Refresher:
     def _refresh_one(self, key: TokenKey, window: timedelta) -> str:
         if self._stop.is_set():
             return "skipped"
+        asked = time.perf_counter()
         self.pacer.wait(self._stop)
+        self.manager.observer.budget_waited(time.perf_counter() - asked)
+        self.last_progress = time.monotonic()
         # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
         with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
             return self._refresh_logged(key, window)
@@ -123,6 +128,7 @@ class Refresher:
             self._wake.clear()  # a wake() from here on means sweep again: it may have come after this sweep's read
             try:
                 result = self.sweep_once()
+                self.last_progress = time.monotonic()
                 if result.due:
                     logger.info(
                         "refresher sweep: %d due, %d refreshed, %d skipped, %d failed",
@@ -132,12 +138,18 @@ class Refresher:
                 logger.exception("refresher sweep failed")
             self._wake.wait(self.interval.total_seconds())
 
+    @property
+    def alive(self) -> bool:
+        """Whether the refresher's thread is running (start() was called and it has not ended)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
     def wake(self) -> None:
         """Sweep now instead of at the next interval: the clock jumped (the sandbox's), so tokens may have become due."""
         self._wake.set()
 
     def start(self) -> threading.Thread:
         """Run in a daemon thread inside the app."""
+        self.last_progress = time.monotonic()  # its first sweep begins now
         self._thread = threading.Thread(target=self.run_forever, name="delegate-refresher", daemon=True)
         self._thread.start()
         return self._thread

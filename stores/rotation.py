@@ -53,8 +53,9 @@ from .errors import (
 from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, ProcessLocks, locks_for
 from .log_context import log_context
+from .observe import NO_OBSERVER, Observer, with_api_error_counter
 from .pending import PendingRotations
-from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers
+from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers, refusal_outcome, unanswered_outcome
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED
 from .token_rows import BOT, USER, Slot, Snapshot, TokenKey, TokenRows, jitter_fraction
 
@@ -118,8 +119,10 @@ class TokenManager:
         clock: Callable[[], datetime] | None = None,
         oauth_client: WebClient | None = None,
         http_timeout: int = 10,
+        observer: Observer = NO_OBSERVER,
     ):
         self.store = store
+        self.observer = observer  # told of every refresh, lock wait and failed Slack call (stores.observe)
         self.rows = TokenRows(store)
         self.locks = locks_for(store.engine, store.client_id)
         self.client_id = client_id or store.client_id
@@ -137,7 +140,9 @@ class TokenManager:
         self.clock = clock or store.clock  # every expiry, margin and backoff is judged on this clock
         self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # No retry handlers: a refresh token is sent once per attempt, and every wait happens outside the lock.
-        self.oauth = oauth_client or WebClient(base_url=api_url, timeout=http_timeout, retry_handlers=[])
+        self.oauth = oauth_client or WebClient(
+            base_url=api_url, timeout=http_timeout, retry_handlers=with_api_error_counter([], observer)
+        )
         self._turns = ProcessLocks()  # threads of this process take turns per token before the shared lock
         self._locks_guard = threading.Lock()
         self._background = (
@@ -362,7 +367,11 @@ class TokenManager:
                 step: Snapshot | Backoff | None = self._paused(current)
                 if step is None:
                     try:
-                        with self.locks.hold(key, wait=max(0.0, deadline - time.monotonic())) as held:
+                        wait_for_lock = max(0.0, deadline - time.monotonic())
+                        asked = time.perf_counter()
+                        with self.locks.hold(key, wait=wait_for_lock) as held:
+                            result = "acquired" if held is not None else "busy" if wait_for_lock <= 0 else "timeout"
+                            self.observer.lock_waited(result, time.perf_counter() - asked)
                             if held is None:
                                 return self._keep_or_raise(key, current, RefreshTimeout, "another worker is refreshing it")
                             step = self._refresh_holding_lock(key, seen, force, held)
@@ -419,23 +428,31 @@ class TokenManager:
             age = now - current.sent_at
             if age < self.in_flight_grace:
                 return Backoff(min(1.0, (self.in_flight_grace - age).total_seconds()), "refresh_in_flight")
+            self.observer.refresh_finished(key.slot.kind, "interrupted", 0.0)
             self.answers.interrupted(key, current)
         if current.refresh_cipher is None:
             raise NeedsReauth(f"{key.describe()} has no refresh token left", user_id=key.user_id)
         if not self.rows.mark_sent(key, current.generation, self.owner, now):
             return Backoff(0.0, ROW_CHANGED)  # a save or revoke landed meanwhile: read again
+        outcome, started = "other", time.perf_counter()
         try:
-            response = self.oauth.oauth_v2_access(
-                client_id=self.client_id,
-                client_secret=self._client_secret,
-                grant_type="refresh_token",
-                refresh_token=current.refresh_token,
-            )
-        except SlackApiError as error:
-            return self.answers.refused(key, current, error)
-        except (SlackClientError, OSError) as error:
-            return self.answers.unanswered(key, current, error)
-        return self._commit(key, current, response.data, held)  # type: ignore[arg-type]
+            try:
+                response = self.oauth.oauth_v2_access(
+                    client_id=self.client_id,
+                    client_secret=self._client_secret,
+                    grant_type="refresh_token",
+                    refresh_token=current.refresh_token,
+                )
+            except SlackApiError as error:
+                outcome = refusal_outcome(error)
+                return self.answers.refused(key, current, error)
+            except (SlackClientError, OSError) as error:
+                outcome = unanswered_outcome(error)
+                return self.answers.unanswered(key, current, error)
+            outcome = "refreshed"  # Slack rotated it: whatever happens to the write, the old refresh token is spent
+            return self._commit(key, current, response.data, held)  # type: ignore[arg-type]
+        finally:
+            self.observer.refresh_finished(key.slot.kind, outcome, time.perf_counter() - started)
 
     def _commit(self, key: TokenKey, current: Snapshot, data: dict[str, Any], held: Held) -> Snapshot:
         now = self.clock()
@@ -493,9 +510,7 @@ class TokenManager:
         who = key.user_id or "the bot"
         now = self.clock()
         if code in ("token_revoked", "account_inactive"):
-            self.rows.set_status(
-                key, generation, STATUS_REVOKED, code, drop_refresh=True, drop_token=True, now=now
-            )
+            self.rows.set_status(key, generation, STATUS_REVOKED, code, drop_refresh=True, drop_token=True, now=now)
             raise TokenRevoked(
                 f"Slack says the token of {who} is no longer valid ({code})", user_id=key.user_id, reason=code
             )
@@ -518,7 +533,12 @@ class TokenManager:
         """One auth.test with the token: whether Slack accepts it (an invalid_auth on a call can also mean an IP
         allow-list refused this host, not that the token is gone)."""
         try:
-            client = WebClient(token=fresh.token, base_url=self.api_url, timeout=self.oauth.timeout, retry_handlers=[])
+            client = WebClient(
+                token=fresh.token,
+                base_url=self.api_url,
+                timeout=self.oauth.timeout,
+                retry_handlers=with_api_error_counter([], self.observer),
+            )
             return bool(client.auth_test().get("ok"))
         except SlackApiError:
             return False
@@ -659,4 +679,3 @@ def _scope_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [s for s in value.split(",") if s]
     return [str(s) for s in value]
-

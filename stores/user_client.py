@@ -8,6 +8,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse, WebClient
 
+from .observe import with_api_error_counter
 from .rotation import FreshToken, TokenKey, TokenManager
 
 __all__ = ["UserClient"]
@@ -33,10 +34,10 @@ class UserClient(WebClient):
         fresh: FreshToken | None = None,
         **kwargs: Any,
     ):
-        kwargs.setdefault(
-            "retry_handlers",
-            [ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)],
-        )
+        handlers = kwargs.get("retry_handlers")
+        if handlers is None:
+            handlers = [ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=2)]
+        kwargs["retry_handlers"] = with_api_error_counter(handlers, manager.observer)  # every failed call counted once
         super().__init__(token=None, **kwargs)
         self.manager = manager
         self.key = TokenKey.of(enterprise_id, team_id, user_id)

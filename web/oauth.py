@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from slack_bolt.oauth import OAuthFlow
@@ -35,7 +35,7 @@ from slack_sdk.web import SlackResponse
 from stores import SQLAlchemyInstallationStore, SQLAlchemyOAuthStateStore
 from stores.schema import utcnow
 
-from .pages import REDIRECT_ERRORS, failure_page, malformed_link_page, success_page, unknown_scope_page
+from .pages import FAILURES, REDIRECT_ERRORS, failure_page, malformed_link_page, success_page, unknown_scope_page
 
 __all__ = [
     "CONNECT_PATH",
@@ -45,6 +45,7 @@ __all__ = [
     "DelegateStateUtils",
     "ErrorRecordingClient",
     "MalformedLink",
+    "OAuthObserver",
     "StartParameters",
     "UnknownScope",
     "build_oauth_settings",
@@ -74,6 +75,16 @@ def _html(status: int, body: str, cookie: str | None = None) -> BoltResponse:
     if cookie:
         headers["Set-Cookie"] = cookie
     return BoltResponse(status=status, body=body, headers=headers)
+
+
+class OAuthObserver(Protocol):
+    """Told of each OAuth callback's result (ops.metrics.PrometheusObserver counts them)."""
+
+    def oauth_installed(self, flow: str) -> None:
+        """A flow completed: "install" (Add to Slack, a bot token granted) or "connect" (a person's account only)."""
+
+    def oauth_failed(self, reason: str) -> None:
+        """A callback failed: a reason web/pages.py explains (access_denied, invalid_state, ...), or "other"."""
 
 
 class MalformedLink(ValueError):
@@ -168,11 +179,14 @@ def build_oauth_settings(
     state_store: SQLAlchemyOAuthStateStore,
     slack_home_url: str = "slack://open",
     after_install: Callable[[Installation], None] | None = None,
+    observer: OAuthObserver | None = None,
 ) -> OAuthSettings:
     """OAuth settings for "Add to Slack" (bot and user scopes) with Delegate's result pages."""
 
     def success(args: SuccessArgs) -> BoltResponse:
         installation: Installation = args.installation
+        if observer is not None:
+            observer.oauth_installed("install" if installation.bot_token is not None else "connect")
         if after_install is not None:
             try:
                 after_install(installation)
@@ -201,6 +215,8 @@ def build_oauth_settings(
         # Bolt reads the callback's own error parameter first: that one is the link's text, not Slack's answer.
         if "error" in args.request.query and reason not in REDIRECT_ERRORS:
             reason = "unknown"
+        if observer is not None:
+            observer.oauth_failed(reason if reason in FAILURES or reason == "unknown" else "other")  # a bounded label
         status, body = failure_page(reason, "/")
         return _html(status, body, args.settings.state_utils.build_set_cookie_for_deletion())
 

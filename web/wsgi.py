@@ -1,4 +1,4 @@
-"""The WSGI application: Bolt's request URL and OAuth paths, the connect flow, a landing page and a health check."""
+"""The WSGI application: Bolt's request URL and OAuth paths, the connect flow, a landing page, health and metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -25,7 +25,7 @@ from .ratelimit import StartLimiter, client_address
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
-__all__ = ["DelegateWSGI"]
+__all__ = ["DelegateWSGI", "MetricsEndpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,14 @@ def _header_safe(response: BoltResponse) -> BoltResponse:
     return BoltResponse(status=500, body=unexpected_error_page(), headers={"content-type": "text/html; charset=utf-8"})
 
 
+class MetricsEndpoint(Protocol):
+    """What serves /metrics (ops.metrics.MetricsPage): an optional bearer check, and the scrape itself."""
+
+    def allowed(self, authorization: str | None) -> bool: ...
+
+    def render(self) -> tuple[str, bytes]: ...
+
+
 def landing_page() -> str:
     body = (
         "<p>Delegate acts as you in Slack: it posts as you, sets your status, snoozes your notifications and "
@@ -78,12 +86,16 @@ class DelegateWSGI(SlackRequestHandler):
         *,
         signing_secret: str,
         health_check: Callable[[], bool] | None = None,
+        readiness: Callable[[], tuple[int, str]] | None = None,
+        metrics: MetricsEndpoint | None = None,
         path: str = "/slack/events",
         start_limiter: StartLimiter | None = None,
         trusted_proxies: Collection[str] = (),
     ):
         super().__init__(app, path=path)
-        self.health_check = health_check
+        self.health_check = health_check  # /healthz: the process answers (and whatever this adds; app.py adds nothing)
+        self.readiness = readiness  # /readyz: (status, plain-text body naming each check)
+        self.metrics = metrics  # /metrics: Prometheus text format; 404 when None
         self.stores: Any = None  # set by the composition root, for operations and tests
         self.refresher: Any = None  # the refresh-ahead sweeper of this process, when the composition root started one
         self.guard = RequestGuard(self._serve, signing_secret=signing_secret, slack_path=path)
@@ -123,6 +135,11 @@ class DelegateWSGI(SlackRequestHandler):
             if request.path == "/healthz":
                 healthy = self.health_check() if self.health_check is not None else True
                 return WsgiHttpResponse(status=200 if healthy else 503, headers=TEXT, body="ok" if healthy else "unhealthy")
+            if request.path == "/readyz":
+                status, text = self.readiness() if self.readiness is not None else (200, "ready\n")
+                return WsgiHttpResponse(status=status, headers={**TEXT, "cache-control": ["no-store"]}, body=text)
+            if request.path == "/metrics" and self.metrics is not None:
+                return self._metrics(request)
             started = self._start(request)
             if started is not None:
                 return started
@@ -130,6 +147,15 @@ class DelegateWSGI(SlackRequestHandler):
         if response.status == 404:
             return WsgiHttpResponse(status=404, headers=HTML, body=page("Not found", "<p>There is nothing here.</p>"))
         return response
+
+    def _metrics(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
+        assert self.metrics is not None
+        if not self.metrics.allowed(request.environ.get("HTTP_AUTHORIZATION")):
+            headers = {**TEXT, "www-authenticate": ['Bearer realm="metrics"']}
+            return WsgiHttpResponse(status=401, headers=headers, body="a bearer token (METRICS_TOKEN) is required\n")
+        content_type, body = self.metrics.render()
+        headers = {"content-type": [content_type], "cache-control": ["no-store"]}
+        return WsgiHttpResponse(status=200, headers=headers, body=body.decode())
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # Every line logged while serving it names the request (work after the ack too: ops.logs.ContextExecutor).

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["alembic_config", "current_revision", "upgrade"]
+__all__ = ["alembic_config", "current_revision", "head_revision", "revision_on", "upgrade"]
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,3 +42,18 @@ def current_revision(database_url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest revision these migrations define (read from the migration files once per process)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(HERE)).get_current_head()
+
+
+def revision_on(conn: Connection) -> str | None:
+    """The revision the connected database is at, or None when it has no Alembic version table."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()

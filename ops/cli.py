@@ -39,8 +39,8 @@ def db_upgrade(revision: str) -> None:
     from stores.migrations import current_revision, upgrade
 
     settings = load_settings()
-    upgrade(settings.database_url, revision)
-    click.echo(f"database at revision {current_revision(settings.database_url)}")
+    upgrade(settings.database_url, revision, pgbouncer=settings.database_pgbouncer)
+    click.echo(f"database at revision {current_revision(settings.database_url, pgbouncer=settings.database_pgbouncer)}")
 
 
 @db.command("import-slack-sdk")
@@ -61,8 +61,8 @@ def db_import_slack_sdk(from_url: str | None, bots_table: str, installations_tab
         keyring = settings.keyring()
     except EncryptionKeyError as error:
         raise click.ClickException(str(error)) from None
-    target_engine = create_database_engine(settings.database_url)
-    source_engine = create_database_engine(from_url) if from_url else target_engine
+    target_engine = create_database_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    source_engine = create_database_engine(from_url, pgbouncer=settings.database_pgbouncer) if from_url else target_engine
     try:
         source = SlackSdkStore(
             client_id=settings.client_id,
@@ -110,7 +110,8 @@ def _open_store(client_id: str | None) -> SQLAlchemyInstallationStore:
         keyring = settings.keyring()
     except EncryptionKeyError as error:
         raise click.ClickException(str(error)) from None
-    return SQLAlchemyInstallationStore(client_id, create_database_engine(settings.database_url), encryption_keys=keyring)
+    engine = create_database_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    return SQLAlchemyInstallationStore(client_id, engine, encryption_keys=keyring)
 
 
 @keys.command("status")
@@ -219,12 +220,19 @@ def _open(background_refresh: bool = False):  # type: ignore[no-untyped-def]
 @click.option("--interval-seconds", default=60, show_default=True, help="Pause between sweeps.")
 @click.option("--batch-size", default=100, show_default=True, help="Tokens read per batch.")
 @click.option("--concurrency", default=4, show_default=True, help="Refreshes in flight at once.")
-@click.option("--max-per-minute", default=500, show_default=True, help="Pace under oauth.v2.access's 600/minute.")
+@click.option(
+    "--max-per-minute",
+    default=500,
+    show_default=True,
+    help="Refreshes a minute for every refresher of this app together (one budget in the database), under "
+    "oauth.v2.access's 600; the rest is headroom for installs.",
+)
 @click.option("--once", is_flag=True, help="Sweep once and exit (for cron).")
 def tokens_refresher(
     window_minutes: int, interval_seconds: int, batch_size: int, concurrency: int, max_per_minute: int, once: bool
 ) -> None:
-    """Run the refresh-ahead sweeper as a process of its own (several may run at once)."""
+    """Run the refresh-ahead sweeper as a process of its own (several may run at once, on any hosts; with
+    DELEGATE_REFRESHER=off the app's workers run none)."""
     from datetime import timedelta
 
     from stores.refresher import Refresher

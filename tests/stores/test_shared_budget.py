@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 
 from stores import SQLAlchemyInstallationStore, generate_key
 from stores.budget import BudgetPacer, DatabaseBudget, ProcessBudget
+from stores.refresher import Refresher
+from stores.rotation import TokenManager
 from tests.conftest import CLIENT_ID
 from tests.stores.test_rotation import CLIENT_SECRET, connect, user_row
 from tests.support.token_server import TokenServerState, running_token_server
@@ -114,3 +116,19 @@ def test_the_pacer_drops_turns_it_did_not_use_in_time() -> None:
     pacer.wait()
     elapsed = time.monotonic() - started
     assert 0.45 <= elapsed < 0.7, "stale turns were dropped, not spent in a burst: the next claim comes after them"
+
+
+def test_a_429_seen_by_one_refresher_pauses_every_other(
+    store: SQLAlchemyInstallationStore, token_server: tuple[str, TokenServerState], engine: Engine
+) -> None:
+    api_url, state = token_server
+    connect(store, state, "U1", stored_expires_in=600)
+    manager = TokenManager(store, client_secret=CLIENT_SECRET, api_url=api_url, background_refresh=False)
+    state.faults.append("429")  # Retry-After: 1
+    try:
+        result = Refresher(manager, jitter=timedelta(0), max_per_minute=6000).sweep_once()
+    finally:
+        manager.close()
+    assert (result.refreshed, state.refresh_calls) == (0, 1)
+    elsewhere = DatabaseBudget(engine, CLIENT_ID)  # any other refresher of the app, in any process
+    assert elsewhere.claim(1, 0.01) == pytest.approx(1.0, abs=0.3), "its next turn waits out Slack's Retry-After"

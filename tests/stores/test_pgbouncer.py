@@ -7,6 +7,7 @@ entry sets the session's search_path with `connect_query` on each server connect
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -29,6 +30,7 @@ from stores import SQLAlchemyInstallationStore, create_database_engine, generate
 from stores.locks import PostgresLocks
 from stores.token_rows import TokenKey
 from tests.conftest import IN_CI, _reset_postgres
+from tests.stores.test_refresh_faults import finish, start
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = pytest.mark.postgres
@@ -140,5 +142,31 @@ def test_6_processes_by_4_threads_through_pgbouncer_make_exactly_one_refresh(
         assert len({r["token"] for r in results}) == 1, "every caller ends up with the same new token"
         stored = store.find_installation(enterprise_id=None, team_id=TEAM, user_id=USER)
         assert stored is not None and stored.user_token == results[0]["token"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_holder_killed_behind_pgbouncer_frees_the_token_at_once(
+    pgbouncer_url: str, postgres_url: str, sandbox: SandboxServer
+) -> None:
+    """PgBouncer closes the server connection of a client that vanished inside a transaction: the lock goes with it."""
+    keys = generate_key()
+    engine = create_database_engine(postgres_url)
+    store = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=keys)
+    store.create_tables()
+    seed(store, sandbox)
+    try:
+        config = worker_config(sandbox, pgbouncer_url, keys, pgbouncer=True, start_at=0)
+        holder = start({**config, "mode": "die_holding_lock", "hold_seconds": 3})
+        assert json.loads(holder.stdout.readline()) == {"holding": True}  # type: ignore[union-attr]
+        waiter = start({**config, "wait_seconds": 15})  # queues behind it
+        [killed] = finish(holder)
+        assert holder.returncode == -9
+        results = finish(waiter)[-1]["results"]
+        assert [r for r in results if "error" in r] == [] and len({r["token"] for r in results}) == 1
+        assert sandbox.counters()["grants"].get("refresh_token", 0) == 1
+        took = min(float(r["finished_at"]) for r in results) - killed["killed_at"]
+        assert took < 1.0, f"the next caller had a fresh token {took:.2f} s after the holder was killed"
     finally:
         engine.dispose()

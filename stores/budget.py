@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import insert, select, text, update
@@ -49,6 +49,7 @@ _PAUSE = text(
     f"UPDATE {refresh_budget.name} SET next_at = GREATEST(next_at, clock_timestamp() + make_interval(secs => :seconds)) "
     "WHERE client_id = :client_id"
 )
+NEVER = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_CLAIM = 8  # turns claimed at once at most: what a claimer that dies can waste
 CLAIM_SECONDS = 1.0  # about this much of the timeline per claim
 
@@ -76,19 +77,27 @@ class DatabaseBudget:
     def claim(self, turns: int, interval: float) -> float:
         span = turns * interval
         self._ensure_row()
+        first = self._claim(span)
+        if first is None:  # the row was deleted meanwhile (every table emptied): start its timeline again
+            self._row_exists = False
+            self._ensure_row()
+            first = self._claim(span)
+        return first or 0.0
+
+    def _claim(self, span: float) -> float | None:
+        table = refresh_budget
         if self.postgres:
             with self.engine.begin() as conn:
-                ahead = conn.execute(_CLAIM, {"client_id": self.client_id, "span": span}).scalar_one()
-            return max(0.0, float(ahead) - span)
+                ahead = conn.execute(_CLAIM, {"client_id": self.client_id, "span": span}).scalar()
+            return None if ahead is None else max(0.0, float(ahead) - span)
         with write_transaction(self.engine) as conn:  # BEGIN IMMEDIATE: one claimer at a time on this host
-            next_at = conn.execute(select(refresh_budget.c.next_at).where(refresh_budget.c.client_id == self.client_id))
-            current = next_at.scalar_one()
+            current = conn.execute(select(table.c.next_at).where(table.c.client_id == self.client_id)).scalar()
+            if current is None:
+                return None
             now = utcnow()
             start = max(current, now)
             conn.execute(
-                update(refresh_budget)
-                .where(refresh_budget.c.client_id == self.client_id)
-                .values(next_at=start + timedelta(seconds=span))
+                update(table).where(table.c.client_id == self.client_id).values(next_at=start + timedelta(seconds=span))
             )
         return float((start - now).total_seconds())
 
@@ -100,9 +109,9 @@ class DatabaseBudget:
                 conn.execute(_PAUSE, {"client_id": self.client_id, "seconds": seconds})
             return
         with write_transaction(self.engine) as conn:
-            current = conn.execute(select(table.c.next_at).where(table.c.client_id == self.client_id)).scalar_one()
+            current = conn.execute(select(table.c.next_at).where(table.c.client_id == self.client_id)).scalar()
             until_at = utcnow() + timedelta(seconds=seconds)
-            if until_at > current:
+            if current is not None and until_at > current:
                 conn.execute(update(table).where(table.c.client_id == self.client_id).values(next_at=until_at))
 
     def _ensure_row(self) -> None:
@@ -118,7 +127,8 @@ class DatabaseBudget:
                     statement: Insert = pg_insert(table).on_conflict_do_nothing(index_elements=["client_id"])
                 else:
                     statement = insert(table)  # BEGIN IMMEDIATE: nobody else can have inserted it meanwhile
-                conn.execute(statement.values(client_id=self.client_id, next_at=utcnow()))
+                # No turn claimed yet: a moment long past, so the first claim starts at the timeline's own now.
+                conn.execute(statement.values(client_id=self.client_id, next_at=NEVER))
         self._row_exists = True
 
 
@@ -166,6 +176,7 @@ class BudgetPacer:
         default_claim = int(CLAIM_SECONDS / self.interval) if self.interval else MAX_CLAIM
         self.claim_size = max(1, min(MAX_CLAIM, claim_size or default_claim))
         self.on_wait = on_wait  # the one place where a turn's wait is measured (a metrics observer)
+        self._alone = ProcessBudget()  # while the database does not answer
         self._turns: deque[float] = deque()  # monotonic start times of turns claimed and not used yet
         self._lock = threading.Lock()
 
@@ -198,7 +209,7 @@ class BudgetPacer:
             except SQLAlchemyError as error:
                 # The database did not answer (refreshes will fail too): pace this process alone meanwhile.
                 logger.warning("could not claim refresh turns from the shared budget (%s)", type(error).__name__)
-                return now + self.interval
+                first = now + self._alone.claim(self.claim_size, self.interval)
             self._turns.extend(first + n * self.interval for n in range(self.claim_size))
         return self._turns.popleft()
 

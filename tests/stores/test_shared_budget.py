@@ -21,6 +21,7 @@ from stores import SQLAlchemyInstallationStore, generate_key
 from stores.budget import BudgetPacer, DatabaseBudget, ProcessBudget
 from stores.refresher import Refresher
 from stores.rotation import TokenManager
+from stores.schema.tables import refresh_budget
 from tests.conftest import CLIENT_ID
 from tests.stores.test_rotation import CLIENT_SECRET, connect, user_row
 from tests.support.token_server import TokenServerState, running_token_server
@@ -105,6 +106,9 @@ def test_turns_are_spaced_on_one_timeline_and_a_pause_pushes_everyone(engine: En
     other.pause_for(30)  # a 429 with Retry-After: 30
     assert budget.claim(1, 0.5) == pytest.approx(30.0, abs=0.1)
     assert DatabaseBudget(engine, "another-app").claim(1, 0.5) == pytest.approx(0.0, abs=0.05)  # one row per app
+    with engine.begin() as conn:  # the sandbox's "Start over" empties every table (delete_all_rows), the budget's too
+        conn.execute(refresh_budget.delete())
+    assert budget.claim(1, 0.5) == pytest.approx(0.0, abs=0.05), "a new timeline, not an error"
 
 
 def test_the_pacer_drops_turns_it_did_not_use_in_time() -> None:

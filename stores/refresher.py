@@ -93,7 +93,11 @@ class Refresher:
         self.jitter = jitter
         self.batch_size = batch_size
         self.concurrency = max(1, concurrency)
-        # Turns from the app's budget shared with every refresher; on_budget_wait gets each turn's wait in seconds.
+        # Turns from the app's budget shared with every refresher; on_budget_wait gets each turn's wait in seconds
+        # (by default the token manager's observer's budget_waited, when it has one).
+        observer = getattr(manager, "observer", None)
+        if on_budget_wait is None and observer is not None:
+            on_budget_wait = observer.budget_waited
         self.pacer = BudgetPacer(manager.budget, max_per_minute, on_wait=on_budget_wait)
         manager.rate_limit_listeners.append(self.pacer.drop_turns)
         self.interval = interval

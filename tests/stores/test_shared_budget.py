@@ -136,3 +136,11 @@ def test_a_429_seen_by_one_refresher_pauses_every_other(
     assert (result.refreshed, state.refresh_calls) == (0, 1)
     elsewhere = DatabaseBudget(engine, CLIENT_ID)  # any other refresher of the app, in any process
     assert elsewhere.claim(1, 0.01) == pytest.approx(1.0, abs=0.3), "its next turn waits out Slack's Retry-After"
+
+
+def test_every_turn_waited_for_is_measured_in_one_place() -> None:
+    waits: list[float] = []
+    pacer = BudgetPacer(ProcessBudget(), max_per_minute=600, claim_size=2, on_wait=waits.append)
+    for _ in range(3):
+        pacer.wait()
+    assert len(waits) == 3 and waits[0] < 0.05 and all(0.05 < w < 0.2 for w in waits[1:]), waits

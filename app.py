@@ -351,7 +351,8 @@ def run(
 
 
 def check_connections(settings: Settings, *, processes: int) -> str | None:
-    """Warn (once, at start) when this host's processes could open more connections than PostgreSQL accepts."""
+    """Warn (once, at start, in the log) when this host's processes could open more connections than PostgreSQL
+    accepts; returns the warning."""
     from ops.capacity import check_max_connections, default_pool_size, plan
     from ops.wiring import engine_for
 
@@ -362,8 +363,6 @@ def check_connections(settings: Settings, *, processes: int) -> str | None:
         warning = check_max_connections(engine, connections)
     finally:
         engine.dispose()
-    if warning:
-        click.echo(f"Warning: {warning}", err=True)
     return warning
 
 

@@ -12,9 +12,9 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +28,12 @@ from slack_sdk.oauth.installation_store import Installation
 
 from listeners.manifest import MANIFEST_PATH
 from ops.cli import load_settings
+from ops.logs import ContextExecutor, configure_logging, gunicorn_log_config, log_context_middleware
 from ops.wiring import Stores, open_stores
 from settings import Settings, required_for_run
 from stores.authorize import DelegateAuthorize, no_person_token_in_bot_client
 from stores.database import delete_all_rows
 from stores.files import private_directory, sqlite_companions
-from stores.redaction import install_log_redaction, register_secrets
 from stores.rotation import TokenManager
 from stores.schema import utcnow
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
@@ -151,7 +151,8 @@ def create_app(settings: Settings, stores: Stores) -> App:
         oauth_flow=flow,
         process_before_response=True,
         # Lazy listeners make the Slack calls; Bolt's default pool (cores + 4 threads) queues them behind each other.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="delegate-listener"),
+        # Their threads carry the request's log context (request id, person, command) from the ack (ops/logs.py).
+        listener_executor=ContextExecutor(max_workers=32, thread_name_prefix="delegate-listener"),
         token_verification_enabled=False,
         user_facing_authorize_error_message=(
             f"Delegate is not installed in this workspace yet. An admin can add it at {base_url}/slack/install"
@@ -171,6 +172,7 @@ def create_app(settings: Settings, stores: Stores) -> App:
             )
         return None  # Slack retries events and shows its own notice for interactions
 
+    app.use(log_context_middleware)  # first of ours: every later line of the request names its team, user, command
     app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
 
     @app.use
@@ -251,25 +253,13 @@ def create_sandbox_wsgi_app(settings: Settings, sandbox: SandboxServer) -> Deleg
     return wsgi
 
 
-def configure_logging(settings: Settings) -> None:
-    """Log at the configured level, every record scrubbed of tokens and of this app's own secrets."""
-    install_log_redaction()
-    keys = (settings.encryption_keys or "").split(",")
-    register_secrets(settings.client_secret, settings.signing_secret, settings.app_token, *keys)
-    level = settings.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
-    if level != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin at start is noise
-
-
 # -- servers ------------------------------------------------------------------------------------------------------
 
 
-def gunicorn_options(*, bind: str, workers: int, log_level: str) -> dict[str, Any]:
+def gunicorn_options(*, bind: str, workers: int, log_level: str, log_format: str = "text") -> dict[str, Any]:
     """Production server settings: gunicorn's processes, each serving through waitress, so that slow clients never
-    hold a worker (web/server.py says why and what was measured)."""
-    return {
+    hold a worker (web/server.py says why and what was measured); with LOG_FORMAT=json its logs are JSON lines too."""
+    options: dict[str, Any] = {
         "bind": bind,
         "workers": workers,
         "worker_class": "web.server.WaitressWorker",
@@ -280,6 +270,9 @@ def gunicorn_options(*, bind: str, workers: int, log_level: str) -> dict[str, An
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
         "loglevel": log_level.lower(),
     }
+    if log_format == "json":
+        options["logconfig_dict"] = gunicorn_log_config(log_level)
+    return options
 
 
 def serve_gunicorn(load: Callable[[], Any], options: dict[str, Any]) -> None:
@@ -346,7 +339,9 @@ def run(
         workers = workers or 2 * (os.cpu_count() or 1) + 1
         check_connections(settings, processes=workers)
         click.echo(f"Delegate on http://0.0.0.0:{settings.port}/ ({workers} workers): request URL /slack/events")
-        options = gunicorn_options(bind=f"0.0.0.0:{settings.port}", workers=workers, log_level=settings.log_level)
+        options = gunicorn_options(
+            bind=f"0.0.0.0:{settings.port}", workers=workers, log_level=settings.log_level, log_format=settings.log_format
+        )
         serve_gunicorn(lambda: create_wsgi_app(settings, processes=workers), options)
 
 
@@ -374,10 +369,18 @@ def run_socket_mode(settings: Settings) -> None:
     server, _ = serve_threaded(wsgi, "0.0.0.0", settings.port)
     click.echo(f"Delegate in Socket Mode; OAuth pages on http://0.0.0.0:{settings.port}/")
     handler = SocketModeHandler(wsgi.app, app_token=settings.app_token)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM as Ctrl-C, then a clean exit: the refresher stops after its refreshes in flight, and the exit waits
+        # for the work after the ack on the listener executor's threads (SIGTERM's default would cut both off).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         handler.start()
+    except KeyboardInterrupt:
+        pass
     finally:
+        handler.close()
         server.shutdown()
+        wsgi.stop()
 
 
 def sandbox_encryption_key(settings: Settings) -> str:

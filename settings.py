@@ -20,6 +20,7 @@ __all__ = ["FOR_SLACK", "SLACK_APP_SETTINGS", "Settings", "SettingsError", "requ
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")  # ops.logs writes them
 REFRESHER_MODES = ("workers", "off")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 # Any of these set means the operator is configuring a real Slack app, never the built-in sandbox.
@@ -69,6 +70,7 @@ class Settings:
     authorize_url: str = DEFAULT_AUTHORIZE_URL
     port: int = 3000
     log_level: str = "INFO"
+    log_format: str = "text"
     # Reverse proxies whose X-Forwarded-For names the client, for the per-address limit on install and connect links.
     trusted_proxies: tuple[str, ...] = ()
     # Where "Open Slack" on the install/connect success page leads: the Slack client, or in sandbox mode its console.
@@ -97,6 +99,9 @@ class Settings:
         log_level = (env.get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+        if log_format not in LOG_FORMATS:
+            problems.append(f"LOG_FORMAT must be text (the default) or json, got {log_format!r}")
         api_url = env.get("SLACK_API_URL") or DEFAULT_API_URL
         authorize_url = env.get("SLACK_AUTHORIZE_URL") or DEFAULT_AUTHORIZE_URL
         for name, value in (("SLACK_API_URL", api_url), ("SLACK_AUTHORIZE_URL", authorize_url)):
@@ -162,6 +167,7 @@ class Settings:
             authorize_url=authorize_url,
             port=port,
             log_level=log_level,
+            log_format=log_format,
             trusted_proxies=tuple(p.strip() for p in (env.get("DELEGATE_TRUSTED_PROXIES") or "").split(",") if p.strip()),
             database_pool_size=pool_size,
             database_pgbouncer=pgbouncer_text in _TRUE,

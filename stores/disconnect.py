@@ -50,7 +50,7 @@ class DisconnectResult:
     had_connection: bool  # Delegate held something for this person (a token, or a row marked revoked)
     revoked_at_slack: bool  # Slack confirmed the grant is gone (revoked now, or already revoked)
     slack_error: str | None  # why Slack did not confirm: its error name, "http_503", "connection_error:TimeoutError"
-    deleted: bool  # Delegate holds no copy of that grant any more (False only when the delete itself failed)
+    deleted: bool  # Delegate holds no copy of that grant any more (False when the delete failed, or was held back)
 
     @property
     def grant_may_be_live(self) -> bool:
@@ -73,9 +73,15 @@ class DisconnectingManager(Protocol):
 
 
 def disconnect(
-    manager: DisconnectingManager, *, enterprise_id: str | None, team_id: str | None, user_id: str
+    manager: DisconnectingManager,
+    *,
+    enterprise_id: str | None,
+    team_id: str | None,
+    user_id: str,
+    keep_unless_confirmed: bool = False,
 ) -> DisconnectResult:
-    """Revoke the person's token at Slack and delete Delegate's copy; safe to call twice, or beside a revocation event."""
+    """Revoke the person's token at Slack and delete Delegate's copy; safe to call twice, or beside a revocation event.
+    With `keep_unless_confirmed` (the operator's revoke) the copy stays when Slack did not confirm, to try again."""
     key = TokenKey.of(enterprise_id, team_id, user_id)
     snapshot = manager.read(key)
     if snapshot is None:
@@ -85,6 +91,8 @@ def disconnect(
     else:
         expired = snapshot.expires_at is not None and snapshot.expires_at <= manager.clock()
         revoked, error = _revoke_at_slack(manager, key, snapshot.token, expired=expired)
+    if not revoked and keep_unless_confirmed:
+        return DisconnectResult(had_connection=True, revoked_at_slack=False, slack_error=error, deleted=False)
     outcome = "auth.revoke confirmed" if revoked else f"auth.revoke not confirmed: {error}"
     try:
         manager.store.delete_user_tokens(

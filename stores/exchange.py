@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -40,18 +41,26 @@ def exchange_long_lived_tokens(
     max_per_minute: float = 50,
     limit: int | None = None,
     stop: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ExchangeReport:
-    """Exchange long-lived xoxp-/xoxb- tokens for rotating ones, paced under oauth.v2.exchange's Tier 3 limit."""
+    """Exchange long-lived xoxp-/xoxb- tokens for rotating ones, paced under oauth.v2.exchange's Tier 3 limit;
+    on_progress(done, total) is called after each token; `stop` ends the run between two tokens."""
     report = ExchangeReport()
     pacer = Pacer(max_per_minute)
     candidates = _candidates(manager)
+    total = len(candidates) if limit is None else min(limit, len(candidates))
     for done, (slot, key, generation) in enumerate(candidates):
-        if (stop is not None and stop.is_set()) or (limit is not None and done >= limit):
+        if limit is not None and done >= limit:
             report.remaining = len(candidates) - done
             break
         pacer.wait(stop)
+        if stop is not None and stop.is_set():
+            report.remaining = len(candidates) - done
+            break
         outcome = _exchange_one(manager, slot, key, generation)
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if on_progress is not None:
+            on_progress(done + 1, total)
     return report
 
 

@@ -509,23 +509,12 @@ class SQLAlchemyInstallationStore(InstallationStore):
     # -- adoption ---------------------------------------------------------------------------------------------
 
     def import_from_slack_sdk(self, source: Any) -> tuple[int, int]:
-        """Copy everything a slack_sdk SQLAlchemyInstallationStore holds for this client id into this store.
+        """Copy everything a slack_sdk SQLAlchemyInstallationStore holds for this client id into this store, never
+        over a token Delegate holds newer (``stores.slack_sdk_import``); returns (installations, bots) imported."""
+        from .slack_sdk_import import import_from_slack_sdk
 
-        Rows are replayed oldest first, so the latest installation of each workspace and user wins, as it does when
-        slack_sdk's store answers; tokens are encrypted on the way in. Returns (installations, bots) imported.
-        """
-        counts = []
-        for table, build, save in (
-            (source.installations, source.build_installation_entity, self.save),
-            (source.bots, source.build_bot_entity, self.save_bot),
-        ):
-            query = select(table).where(table.c.client_id == self.client_id).order_by(table.c.installed_at, table.c.id)
-            with source.engine.connect() as conn:
-                rows = conn.execute(query).mappings().all()
-            for row in rows:
-                save(build(row))
-            counts.append(len(rows))
-        return counts[0], counts[1]
+        report = import_from_slack_sdk(self, source)
+        return report.installations, report.bots
 
     # -- key rotation ---------------------------------------------------------------------------------------
 

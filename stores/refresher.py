@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from .budget import BudgetPacer
 from .errors import TokenError
+from .log_context import log_context
 from .rotation import TokenKey, TokenManager
 
 __all__ = ["Pacer", "Refresher", "SweepResult"]
@@ -132,27 +133,31 @@ class Refresher:
         outcomes: list[str] = []
         have_turn = False
         while not self._stop.is_set() and (key := keys.next()) is not None:
-            try:
-                snapshot = self.manager.due_snapshot(key, window)
-                if snapshot is not None and not have_turn:
-                    self.pacer.wait(self._stop)
-                    have_turn = True
-                    snapshot = None if self._stop.is_set() else self.manager.due_snapshot(key, window)
-                if snapshot is None:
-                    outcomes.append("skipped")  # renewed by someone else, or no longer due: the turn stays for the next
-                    continue
-                have_turn = False
-                refreshed = self.manager.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
-                outcomes.append("refreshed" if refreshed else "skipped")
-            except TokenError as error:
-                have_turn = False
-                logger.warning("sweep could not refresh a token: %s", error)
-                outcomes.append("failed")
-            except Exception:  # noqa: BLE001 - one bad row must not stop the sweep
-                have_turn = False
-                logger.exception("sweep failed on a token")
-                outcomes.append("failed")
+            # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
+            with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
+                outcome, have_turn = self._refresh_logged(key, window, have_turn)
+            outcomes.append(outcome)
         return outcomes
+
+    def _refresh_logged(self, key: TokenKey, window: timedelta, have_turn: bool) -> tuple[str, bool]:
+        """Refresh one token if still due, waiting for a turn first unless one is in hand; (outcome, turn in hand).
+        Each token ends in one due_snapshot that says None (not due) or in one refresh_if_due."""
+        try:
+            snapshot = self.manager.due_snapshot(key, window)
+            if snapshot is not None and not have_turn:
+                self.pacer.wait(self._stop)
+                have_turn = True
+                snapshot = None if self._stop.is_set() else self.manager.due_snapshot(key, window)
+            if snapshot is None:
+                return "skipped", have_turn  # renewed by someone else, or no longer due: the turn stays for the next
+            refreshed = self.manager.refresh_if_due(key, window)  # read again under the lock; never waits on one
+            return ("refreshed" if refreshed else "skipped"), False
+        except TokenError as error:
+            logger.warning("sweep could not refresh a token: %s", error)
+            return "failed", False
+        except Exception:  # noqa: BLE001 - one bad row must not stop the sweep
+            logger.exception("sweep failed on a token")
+            return "failed", False
 
     def run_forever(self) -> None:
         """Sweep, sleep for the interval (or until woken), and again, until stop() is called."""

@@ -22,6 +22,7 @@ What each refusal means is decided in `stores.refresh_answers`; rotations waitin
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -52,6 +53,7 @@ from .errors import (
 )
 from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, ProcessLocks, locks_for
+from .log_context import log_context
 from .pending import PendingRotations
 from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED
@@ -343,8 +345,13 @@ class TokenManager:
                 with self._locks_guard:
                     self._scheduled.discard(key)
 
+        def run_in_context() -> None:
+            with log_context(enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
+                run()
+
         try:
-            self._background.submit(run)
+            # The request's log context (its id) goes along to the background thread, with the token's owner.
+            self._background.submit(contextvars.copy_context().run, run_in_context)
         except RuntimeError:  # shutting down
             with self._locks_guard:
                 self._scheduled.discard(key)
@@ -570,12 +577,18 @@ class TokenManager:
             status_changed_at=row.updated_at if row.status != STATUS_ACTIVE else None,
         )
 
-    def disconnect(self, *, enterprise_id: str | None, team_id: str | None, user_id: str) -> DisconnectResult:
-        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy, and say what really happened."""
+    def disconnect(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str, keep_unless_confirmed: bool = False
+    ) -> DisconnectResult:
+        """Revoke the person's grant at Slack (auth.revoke), delete Delegate's copy (with `keep_unless_confirmed`, only
+        once Slack confirmed), and say what really happened."""
         from .disconnect import disconnect
 
-        result = disconnect(self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
+        result = disconnect(
+            self, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, keep_unless_confirmed=keep_unless_confirmed
+        )
+        if result.deleted or not keep_unless_confirmed:  # a copy held back keeps its rotations waiting for the database
+            self.pending.drop(TokenKey.of(enterprise_id, team_id, user_id))
         return result
 
     # -- stock Bolt safety ----------------------------------------------------------------------------------
@@ -636,6 +649,11 @@ class TokenManager:
         if not self._due(key, snapshot) or self._remaining(snapshot) > window:
             return None
         return snapshot
+
+    def count_due_for_refresh(self, window: timedelta) -> int:
+        """How many tokens due_for_refresh would list without a limit (for a progress bar's total)."""
+        now = self.clock()
+        return self.rows.count_due(before=now + window, now=now)
 
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;

@@ -389,7 +389,13 @@ class WaitressWorker(Worker):  # type: ignore[misc]
             log=self._log_access,
         )
         server.serve(until=self._stopping, tick=self._heartbeat)
+        stopping = time.monotonic()
         server.drain(self.cfg.graceful_timeout, tick=self._heartbeat)
+        # What else the app runs (the refresher) stops within what is left of graceful_timeout; the work after the
+        # ack, on the listener executor's threads, is waited for by the interpreter's exit.
+        stop = getattr(self.wsgi, "stop", None)
+        if callable(stop):
+            stop(max(0.1, self.cfg.graceful_timeout - (time.monotonic() - stopping) - 0.5))
 
     def _stopping(self) -> bool:
         if self.ppid != os.getppid():
@@ -415,4 +421,3 @@ class WaitressWorker(Worker):  # type: ignore[misc]
         request_headers = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
         environ = {**environ, "RAW_URI": environ.get("REQUEST_URI", environ.get("PATH_INFO", ""))}
         self.log.access(_Response(status, headers, sent), request_headers, environ, timedelta(seconds=seconds))
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,8 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+
+from stores.log_context import log_context
 
 from .guard import RequestGuard
 from .oauth import CONNECT_PATH, INSTALL_PATH, DelegateOAuthFlow
@@ -29,6 +32,18 @@ logger = logging.getLogger(__name__)
 HTML: dict[str, Sequence[str]] = {"content-type": ["text/html; charset=utf-8"]}
 TEXT: dict[str, Sequence[str]] = {"content-type": ["text/plain; charset=utf-8"]}
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is legal in a header value; CR, LF and the rest are not
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:=-]{1,64}")  # a proxy's X-Request-Id worth keeping: short, and safe in a log
+
+
+def request_id(environ: WSGIEnvironment, trusted_proxies: Collection[str] = ()) -> str:
+    """The id of this request in the logs: a trusted proxy's short, safe X-Request-Id, else a new random one.
+
+    Slack's own headers (X-Slack-Retry-Num, X-Slack-Request-Timestamp) say nothing unique about a request: never ids.
+    """
+    given = environ.get("HTTP_X_REQUEST_ID")
+    if given and environ.get("REMOTE_ADDR") in trusted_proxies and _REQUEST_ID.fullmatch(given):
+        return str(given)
+    return secrets.token_hex(8)
 
 
 def unexpected_error_page() -> str:
@@ -76,6 +91,11 @@ class DelegateWSGI(SlackRequestHandler):
         self.start_limiter = start_limiter if start_limiter is not None else StartLimiter()
         self.trusted_proxies = frozenset(trusted_proxies)
 
+    def stop(self, timeout: float = 10) -> None:
+        """Stop this process's refresher (a refresh in flight finishes and is saved), waiting at most timeout seconds."""
+        if self.refresher is not None:
+            self.refresher.stop(timeout)
+
     def handle_installation(self, request: WsgiHttpRequest) -> BoltResponse:
         return _header_safe(super().handle_installation(request))
 
@@ -112,12 +132,14 @@ class DelegateWSGI(SlackRequestHandler):
         return response
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            return self.guard(environ, start_response)
-        except Exception:  # noqa: BLE001 - the person gets a page, the operator gets the traceback in the log
-            logger.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-            start_response("500 Internal Server Error", [("content-type", "text/html; charset=utf-8")])
-            return [unexpected_error_page().encode()]
+        # Every line logged while serving it names the request (work after the ack too: ops.logs.ContextExecutor).
+        with log_context(fresh=True, request=request_id(environ, self.trusted_proxies)):
+            try:
+                return self.guard(environ, start_response)
+            except Exception:  # noqa: BLE001 - the person gets a page, the operator gets the traceback in the log
+                logger.exception("unhandled error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+                start_response("500 Internal Server Error", [("content-type", "text/html; charset=utf-8")])
+                return [unexpected_error_page().encode()]
 
     def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """What a request that passed the guard gets: Bolt, the OAuth pages, the landing page or the health check."""

@@ -88,6 +88,7 @@ def pgbouncer_url(postgres_url: str) -> Iterator[str]:
         process.terminate()
         process.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
+        _reset_postgres(postgres_url)  # tests that use the session's schema as they find it come after
 
 
 @pytest.fixture

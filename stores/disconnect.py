@@ -111,7 +111,9 @@ def disconnect(
     return DisconnectResult(had_connection=True, revoked_at_slack=revoked, slack_error=error, deleted=deleted)
 
 
-def _revoke_at_slack(manager: DisconnectingManager, key: TokenKey, token: str, *, expired: bool) -> tuple[bool, str | None]:
+def _revoke_at_slack(
+    manager: DisconnectingManager, key: TokenKey, token: str, *, expired: bool
+) -> tuple[bool, str | None]:
     """(confirmed, error name): call auth.revoke, refreshing once first if the access token has expired."""
     error = "token_expired" if expired else _auth_revoke(manager, token)
     if error == "token_expired":

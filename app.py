@@ -204,36 +204,40 @@ def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver 
     return app
 
 
-REFRESHES_PER_MINUTE = 500  # under oauth.v2.access's 600 a minute per app, shared by every refresher of this app
+# For every refresher of this app on every host together: they share one budget in the database (stores.budget). The
+# 100 a minute left under oauth.v2.access's 600 are the headroom for installs and the rare refresh after an ack.
+REFRESHES_PER_MINUTE = 500
 
 
 def create_wsgi_app(
     settings: Settings | None = None,
     *,
-    refresher: bool = True,
+    refresher: bool | None = None,
     processes: int = 1,
     clock: Callable[[], datetime] = utcnow,
 ) -> DelegateWSGI:
     """The WSGI application for a production server: gunicorn 'app:create_wsgi_app()'.
 
-    Each process runs a refresh-ahead sweeper; `processes` says how many share the app's refresh budget, so that
-    together they stay under Slack's rate limit (set DELEGATE_PROCESSES when starting gunicorn yourself). `clock` is
-    the time every token decision and every answer is made on: real time, except in sandbox mode (the sandbox's).
+    Each process runs a refresh-ahead sweeper unless DELEGATE_REFRESHER=off (or `refresher=False`); all of them, on
+    every host, draw from one refresh budget in the database. `processes` is how many app processes this host runs,
+    for the database pool's default size (DATABASE_POOL_SIZE). `clock` is the time every token decision and every
+    answer is made on: real time, except in sandbox mode (the sandbox's).
     """
     from ops.health import Readiness
     from ops.metrics import MetricsPage, PrometheusObserver  # imports prometheus_client: after run() set its folder
 
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    if os.environ.get("DELEGATE_PROCESSES"):
+        logger.warning("DELEGATE_PROCESSES is no longer used: every refresher shares one budget through the database")
     observer = PrometheusObserver()
-    stores = open_stores(settings, clock=clock, observer=observer)
+    stores = open_stores(settings, clock=clock, observer=observer, processes=processes)
     app = create_app(settings, stores, observer)
     sweeper = None
-    if refresher:
+    if settings.refresher == "workers" if refresher is None else refresher:
         from stores.refresher import Refresher
 
-        share = max(1, int(os.environ.get("DELEGATE_PROCESSES") or processes))
-        sweeper = Refresher(stores.manager, interval=timedelta(seconds=60), max_per_minute=REFRESHES_PER_MINUTE / share)
+        sweeper = Refresher(stores.manager, interval=timedelta(seconds=60), max_per_minute=REFRESHES_PER_MINUTE)
         sweeper.start()
 
     assert settings.signing_secret  # create_app has checked it
@@ -342,11 +346,13 @@ def run(
         return
     from stores.migrations import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, pgbouncer=settings.database_pgbouncer)
     if settings.app_token:
+        check_connections(settings, processes=1)
         run_socket_mode(settings)
     else:
         workers = workers or 2 * (os.cpu_count() or 1) + 1
+        check_connections(settings, processes=workers)
         click.echo(f"Delegate on http://0.0.0.0:{settings.port}/ ({workers} workers): request URL /slack/events")
         from ops.metrics_dir import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
 
@@ -361,6 +367,22 @@ def run(
         finally:
             if made_here:
                 remove_multiprocess_dir(folder)
+
+
+def check_connections(settings: Settings, *, processes: int) -> str | None:
+    """Warn (once, at start, in the log) when this host's processes could open more connections than PostgreSQL
+    accepts; returns the warning."""
+    from ops.capacity import check_max_connections, default_pool_size, plan
+    from ops.wiring import engine_for
+
+    pool_size = settings.database_pool_size or default_pool_size(processes)
+    connections = plan(processes, pool_size, refresher_in_workers=settings.refresher == "workers")
+    engine = engine_for(settings, processes=processes)
+    try:
+        warning = check_max_connections(engine, connections)
+    finally:
+        engine.dispose()
+    return warning
 
 
 def run_socket_mode(settings: Settings) -> None:

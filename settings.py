@@ -22,6 +22,8 @@ DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")  # ops.logs writes them
+REFRESHER_MODES = ("workers", "off")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 # Any of these set means the operator is configuring a real Slack app, never the built-in sandbox.
 SLACK_APP_SETTINGS = (
     "SLACK_CLIENT_ID",
@@ -78,6 +80,12 @@ class Settings:
     slack_home_url: str = "slack://open"
     # With it, /metrics answers only requests carrying "Authorization: Bearer <token>".
     metrics_token: str | None = field(default=None, repr=False)
+    # Connections kept in each process's pool (PostgreSQL); None: derived from the worker count (ops.capacity).
+    database_pool_size: int | None = None
+    # DATABASE_URL points at a PgBouncer in transaction pooling: no prepared statements.
+    database_pgbouncer: bool = False
+    # "workers": a refresh-ahead thread in each app process; "off": none (run `python app.py tokens refresher`).
+    refresher: str = "workers"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
@@ -129,6 +137,26 @@ class Settings:
         database_problem = _database_url_problem(database_url)
         if database_problem:
             problems.append(database_problem)
+        pool_text = env.get("DATABASE_POOL_SIZE") or ""
+        pool_size = None
+        if pool_text:
+            try:
+                pool_size = int(pool_text)
+                if not 1 <= pool_size <= 100:
+                    raise ValueError
+            except ValueError:
+                problems.append(f"DATABASE_POOL_SIZE must be a whole number of connections from 1 to 100, got {pool_text!r}")
+                pool_size = None
+        pgbouncer_text = (env.get("DATABASE_PGBOUNCER") or "").strip().lower()
+        if pgbouncer_text not in _TRUE + _FALSE:
+            problems.append(f"DATABASE_PGBOUNCER must be true or false, got {env.get('DATABASE_PGBOUNCER')!r}")
+        refresher = (env.get("DELEGATE_REFRESHER") or "workers").strip().lower()
+        if refresher not in REFRESHER_MODES:
+            problems.append(
+                f"DELEGATE_REFRESHER must be workers (a refresher in each app process) or off (run `python app.py tokens "
+                f"refresher` yourself), got {env.get('DELEGATE_REFRESHER')!r}"
+            )
+            refresher = "workers"
         problems.extend(_missing(env, required))
         if problems:
             message = "Delegate cannot start:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -153,6 +181,9 @@ class Settings:
             log_format=log_format,
             trusted_proxies=tuple(p.strip() for p in (env.get("DELEGATE_TRUSTED_PROXIES") or "").split(",") if p.strip()),
             metrics_token=metrics_token,
+            database_pool_size=pool_size,
+            database_pgbouncer=pgbouncer_text in _TRUE,
+            refresher=refresher,
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from slack_bolt import App
@@ -20,6 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as StockStore
 from sqlalchemy import event
+from sqlalchemy.exc import TimeoutError
 
 from app import create_app, gunicorn_options, serve_gunicorn, serve_threaded
 from ops.metrics_dir import prepare_multiprocess_dir
@@ -90,6 +92,7 @@ def delegate_app(config: dict[str, Any]) -> tuple[Any, Any]:
             "SLACK_API_URL": config["api_url"],
             "TOKEN_ENCRYPTION_KEYS": config["keys"],
             "DATABASE_URL": config["database_url"],
+            **({"DATABASE_POOL_SIZE": str(config["pool_size"])} if config.get("pool_size") else {}),
         }
     )
     upgrade(settings.database_url)
@@ -104,6 +107,41 @@ def delegate_app(config: dict[str, Any]) -> tuple[Any, Any]:
     return DelegateWSGI(create_app(settings, stores, observer), signing_secret=config["signing_secret"]), stores.engine
 
 
+def watch_pool(engine: Any) -> dict[str, Any]:
+    """The pool's figures, kept up to date: connections in use at most, the longest wait for one, timeouts."""
+    figures: dict[str, Any] = {"pool_size": getattr(engine.pool, "size", lambda: 0)(), "max_in_use": 0}
+    figures.update(in_use=0, max_checkout_wait_ms=0.0, pool_timeouts=0)
+    lock = threading.Lock()
+    connect = engine.pool.connect
+
+    def timed_connect() -> Any:
+        started = time.perf_counter()
+        try:
+            connection = connect()
+        except TimeoutError:
+            with lock:
+                figures["pool_timeouts"] += 1
+            raise
+        waited = 1000 * (time.perf_counter() - started)
+        with lock:
+            figures["max_checkout_wait_ms"] = max(figures["max_checkout_wait_ms"], waited)
+        return connection
+
+    def checkout(*_: Any) -> None:
+        with lock:
+            figures["in_use"] += 1
+            figures["max_in_use"] = max(figures["max_in_use"], figures["in_use"])
+
+    def checkin(*_: Any) -> None:
+        with lock:
+            figures["in_use"] -= 1
+
+    engine.pool.connect = timed_connect
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
+    return figures
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.WARNING)
@@ -114,11 +152,12 @@ def main() -> None:
         statements[0] += 1
 
     event.listen(engine, "before_cursor_execute", count)
+    pool = watch_pool(engine)
 
     def with_stats(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == "/__stats":
             start_response("200 OK", [("content-type", "application/json")])
-            return [json.dumps({"statements": statements[0]}).encode()]
+            return [json.dumps({"statements": statements[0], **pool}).encode()]
         return wsgi(environ, start_response)
 
     if config.get("server") == "gunicorn":

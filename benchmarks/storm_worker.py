@@ -89,7 +89,7 @@ def stock_asker(config: dict, engine) -> Callable[[], str]:  # type: ignore[no-u
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    engine = create_database_engine(config["database_url"])
+    engine = create_database_engine(config["database_url"], pgbouncer=config.get("pgbouncer", False))
     ask = stock_asker(config, engine) if config.get("mode") == "stock" else delegate_asker(config, engine)
     results: list[dict[str, str]] = []
     lock = threading.Lock()

@@ -30,12 +30,19 @@ _open = open_token_stores
 @click.option("--interval-seconds", default=60, show_default=True, help="Pause between sweeps.")
 @click.option("--batch-size", default=100, show_default=True, help="Tokens read per batch.")
 @click.option("--concurrency", default=4, show_default=True, help="Refreshes in flight at once.")
-@click.option("--max-per-minute", default=500, show_default=True, help="Pace under oauth.v2.access's 600/minute.")
+@click.option(
+    "--max-per-minute",
+    default=500,
+    show_default=True,
+    help="Refreshes a minute for every refresher of this app together (one budget in the database), under "
+    "oauth.v2.access's 600; the rest is headroom for installs.",
+)
 @click.option("--once", is_flag=True, help="Sweep once and exit (for cron).")
 def tokens_refresher(
     window_minutes: int, interval_seconds: int, batch_size: int, concurrency: int, max_per_minute: int, once: bool
 ) -> None:
-    """Run the refresh-ahead sweeper as a process of its own (several may run at once); SIGTERM stops it cleanly."""
+    """Run the refresh-ahead sweeper as a process of its own (several may run at once, on any hosts, sharing one
+    refresh budget; with DELEGATE_REFRESHER=off the app's workers run none); SIGTERM stops it cleanly."""
     import signal
     from datetime import timedelta
 

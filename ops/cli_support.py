@@ -65,7 +65,8 @@ def open_store(client_id: str | None) -> SQLAlchemyInstallationStore:
         keyring = settings.keyring()
     except EncryptionKeyError as error:
         raise click.ClickException(str(error)) from None
-    return SQLAlchemyInstallationStore(client_id, create_database_engine(settings.database_url), encryption_keys=keyring)
+    engine = create_database_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    return SQLAlchemyInstallationStore(client_id, engine, encryption_keys=keyring)
 
 
 class Duration(click.ParamType):

@@ -25,8 +25,8 @@ def db_upgrade(revision: str) -> None:
     from stores.migrations import current_revision, upgrade
 
     settings = load_settings()
-    upgrade(settings.database_url, revision)
-    click.echo(f"database at revision {current_revision(settings.database_url)}")
+    upgrade(settings.database_url, revision, pgbouncer=settings.database_pgbouncer)
+    click.echo(f"database at revision {current_revision(settings.database_url, pgbouncer=settings.database_pgbouncer)}")
 
 
 @db.command("check")
@@ -39,7 +39,7 @@ def db_check() -> None:
     from stores.schema_check import check_schema
 
     settings = load_settings()
-    engine = create_database_engine(settings.database_url)
+    engine = create_database_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
     try:
         report = check_schema(engine)
     except SQLAlchemyError as error:
@@ -80,8 +80,8 @@ def db_import_slack_sdk(from_url: str | None, bots_table: str, installations_tab
         keyring = settings.keyring()
     except EncryptionKeyError as error:
         raise click.ClickException(str(error)) from None
-    target_engine = create_database_engine(settings.database_url)
-    source_engine = create_database_engine(from_url) if from_url else target_engine
+    target_engine = create_database_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    source_engine = create_database_engine(from_url, pgbouncer=settings.database_pgbouncer) if from_url else target_engine
     report = ImportReport()
     try:
         source = SlackSdkStore(

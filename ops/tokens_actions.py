@@ -36,7 +36,8 @@ class _Outcomes:
 
 
 class _Watched:
-    """The token manager as the Refresher sees it, reporting the outcome of each refresh_if_due (all else passes)."""
+    """The token manager as the Refresher sees it, reporting the outcome of each refresh_if_due and each token found
+    not due (all else passes)."""
 
     def __init__(self, manager: TokenManager, outcomes: _Outcomes, bar: Progress):
         self._manager = manager
@@ -45,6 +46,12 @@ class _Watched:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
+
+    def due_snapshot(self, key: TokenKey, window: timedelta) -> Any:
+        snapshot = self._manager.due_snapshot(key, window)
+        if snapshot is None:  # not due (any more): the sweep passes it by, without a turn of the budget
+            self._bar.advance()
+        return snapshot
 
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         from stores.errors import TokenError

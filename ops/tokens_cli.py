@@ -88,7 +88,8 @@ def _tables_and_engine() -> tuple[Any, Any, str | None]:
     from stores.schema import default_tables
 
     settings = load_settings()
-    return default_tables, create_database_engine(settings.database_url), settings.client_id
+    engine = create_database_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    return default_tables, engine, settings.client_id
 
 
 @click.command("list")

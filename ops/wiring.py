@@ -21,7 +21,7 @@ from stores.schema import utcnow
 if TYPE_CHECKING:
     from settings import Settings
 
-__all__ = ["Stores", "open_stores", "uses_data_dir"]
+__all__ = ["Stores", "engine_for", "open_stores", "uses_data_dir"]
 
 
 @dataclass
@@ -51,20 +51,30 @@ def uses_data_dir(settings: Settings) -> bool:
     return Path(url.database).resolve().is_relative_to(settings.data_dir.resolve())
 
 
+def engine_for(settings: Settings, *, processes: int = 1) -> Engine:
+    """The engine of DATABASE_URL with this process's pool: DATABASE_POOL_SIZE, or its default for `processes`
+    processes on this host; no prepared statements behind PgBouncer (DATABASE_PGBOUNCER)."""
+    from ops.capacity import default_pool_size
+
+    pool_size = settings.database_pool_size or default_pool_size(processes)
+    return create_database_engine(settings.database_url, pool_size=pool_size, pgbouncer=settings.database_pgbouncer)
+
+
 def open_stores(
     settings: Settings,
     *,
     background_refresh: bool = True,
     clock: Callable[[], datetime] = utcnow,
     observer: Observer = NO_OBSERVER,
+    processes: int = 1,
 ) -> Stores:
     """Open the database and build the stores on `clock`, reporting to `observer` (metrics); the schema must exist
-    (python app.py db upgrade)."""
+    (python app.py db upgrade). `processes` is how many app processes this host runs, for the pool's default size."""
     if not settings.client_id or not settings.client_secret:
         raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed to refresh tokens")
     if uses_data_dir(settings):
         private_directory(settings.data_dir)  # tightened at start, also when an earlier version made it 0755
-    engine = create_database_engine(settings.database_url)
+    engine = engine_for(settings, processes=processes)
     store = SQLAlchemyInstallationStore(settings.client_id, engine, encryption_keys=settings.keyring(), clock=clock)
     manager = TokenManager(
         store,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +14,31 @@ from sqlalchemy.engine import Engine, make_url
 from .files import private_sqlite_files
 from .schema import metadata
 
-__all__ = ["create_database_engine", "default_database_url", "delete_all_rows", "write_transaction"]
+__all__ = [
+    "POOL_TIMEOUT",
+    "behind_pgbouncer",
+    "create_database_engine",
+    "default_database_url",
+    "delete_all_rows",
+    "max_overflow_for",
+    "write_transaction",
+]
 
 _IMMEDIATE = "delegate_write"
+# A request waiting longer than this for a pooled connection has missed Slack's 3 s ack anyway: it fails
+# (StoreUnavailable, "try again") instead of piling up threads behind a database that is not keeping up.
+POOL_TIMEOUT = 2.0
+_BEHIND_PGBOUNCER: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def max_overflow_for(pool_size: int) -> int:
+    """Connections a pool may open beyond pool_size for a burst (closed again when returned): half as many again."""
+    return max(1, pool_size // 2)
+
+
+def behind_pgbouncer(engine: Engine) -> bool:
+    """Whether the engine was made for a PgBouncer in transaction pooling (no prepared statements)."""
+    return engine in _BEHIND_PGBOUNCER
 
 
 @contextmanager
@@ -40,8 +63,13 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'delegate.sqlite3').resolve()}"
 
 
-def create_database_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine tuned for many threads and processes sharing one database."""
+def create_database_engine(url: str, *, pool_size: int | None = None, pgbouncer: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine tuned for many threads and processes sharing one database.
+
+    On PostgreSQL, `pool_size` connections are kept per process (plus `max_overflow_for(pool_size)` for bursts, each
+    waited for at most POOL_TIMEOUT); `pgbouncer` says the URL points at a PgBouncer in transaction pooling, where a
+    prepared statement would land on another server connection, so psycopg prepares none.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
@@ -70,7 +98,19 @@ def create_database_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     if make_url(url).get_backend_name() == "postgresql":
         # A host that vanishes (no FIN) is noticed within about 20 s, releasing the locks its session held.
-        connect_args = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3}
+        # (keepalives are the client socket's own: they work through PgBouncer too, to PgBouncer.)
+        connect_args: dict[str, Any] = {
+            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3,
+        }  # fmt: skip
+        if pgbouncer:
+            connect_args["prepare_threshold"] = None
         connect_args.update(kwargs.pop("connect_args", {}))
         kwargs["connect_args"] = connect_args
-    return create_engine(url, **kwargs)
+        if pool_size is not None and "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", pool_size)
+            kwargs.setdefault("max_overflow", max_overflow_for(pool_size))
+            kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
+    engine = create_engine(url, **kwargs)
+    if pgbouncer:
+        _BEHIND_PGBOUNCER.add(engine)
+    return engine

@@ -128,7 +128,10 @@ class SQLAlchemyInstallationStore(InstallationStore):
 
     def create_tables(self) -> None:
         """Create the tables if they do not exist (Alembic migrations do the same for the default names)."""
+        from .schema.tables import refresh_budget
+
         self.metadata.create_all(self.engine)
+        refresh_budget.create(self.engine, checkfirst=True)  # the refresh budget its token manager draws from
 
     # -- encryption helpers -------------------------------------------------------------------------------
 

@@ -76,9 +76,10 @@ class PostgresLocks:
     """
 
     def __init__(self, engine: Engine, client_id: str, *, idle_timeout: float = 30.0):
-        from .database import create_database_engine
+        from .database import behind_pgbouncer, create_database_engine
 
-        self.engine = create_database_engine(engine.url.render_as_string(hide_password=False), poolclass=NullPool)
+        url = engine.url.render_as_string(hide_password=False)
+        self.engine = create_database_engine(url, poolclass=NullPool, pgbouncer=behind_pgbouncer(engine))
         self.client_id = client_id
         self.idle_timeout = idle_timeout
 

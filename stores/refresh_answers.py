@@ -55,8 +55,10 @@ class RefreshAnswers:
         max_failures: int,
         failure_backoff: timedelta,
         max_backoff: timedelta,
+        on_rate_limited: Callable[[float], None] | None = None,
     ):
         self.rows = rows
+        self.on_rate_limited = on_rate_limited  # a 429 pauses every refresher of the app, not only this caller
         self.clock = clock
         self.max_failures = max_failures
         self.failure_backoff = failure_backoff
@@ -102,6 +104,8 @@ class RefreshAnswers:
                 key, current.generation, outcome="ratelimited", retry_at=now + timedelta(seconds=pause), count_failure=False
             )
             logger.warning("refresh of %s rate limited by Slack: retrying after %.0f s", key.describe(), pause)
+            if self.on_rate_limited is not None:
+                self.on_rate_limited(pause)
             return Backoff(pause, "ratelimited")
         if status >= 500 or code in TRANSIENT_ERRORS:
             # Slack failed: transient, never a reason to ask the person to reconnect.

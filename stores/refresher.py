@@ -2,7 +2,10 @@
 
 Several refreshers may run at once (threads, processes, hosts): each token is claimed with the token manager's
 lock without waiting (the advisory form of SKIP LOCKED on PostgreSQL, a non-blocking byte-range lock on SQLite) and refreshed
-only if it is still due, so none is refreshed twice and no refresher queues behind another.
+only if it is still due, so none is refreshed twice and no refresher queues behind another. Their pace comes from
+one budget in the database (`stores.budget`), so together they stay under the app's rate however many run. A turn
+is spent only on a token still due once the turn comes: one another refresher renewed meanwhile passes the turn on
+to the next token, and each sweep takes its batch in its own random order, so refreshers side by side rarely meet.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import logging
 import random
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .budget import BudgetPacer
 from .errors import TokenError
 from .log_context import log_context
 from .rotation import TokenKey, TokenManager
@@ -25,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 class Pacer:
-    """Spaces calls evenly so that at most max_per_minute start in any minute, across threads."""
+    """Spaces calls evenly so that at most max_per_minute start in any minute, across the threads of one process
+    (the refresher's is `stores.budget.BudgetPacer`, shared by every process)."""
 
     def __init__(self, max_per_minute: float):
         self.interval = 60.0 / max_per_minute if max_per_minute > 0 else 0.0
@@ -43,6 +50,18 @@ class Pacer:
                 stop.wait(delay)
             else:
                 time.sleep(delay)
+
+
+class _Keys:
+    """The tokens of one batch, handed out one at a time to the sweep's workers."""
+
+    def __init__(self, keys: list[TokenKey]):
+        self._keys = deque(keys)
+        self._lock = threading.Lock()
+
+    def next(self) -> TokenKey | None:
+        with self._lock:
+            return self._keys.popleft() if self._keys else None
 
 
 @dataclass
@@ -68,13 +87,20 @@ class Refresher:
         concurrency: int = 4,
         max_per_minute: float = 500,
         interval: timedelta = timedelta(minutes=1),
+        on_budget_wait: Callable[[float], None] | None = None,
     ):
         self.manager = manager
         self.window = window
         self.jitter = jitter
         self.batch_size = batch_size
         self.concurrency = max(1, concurrency)
-        self.pacer = Pacer(max_per_minute)
+        # Turns from the app's budget shared with every refresher; on_budget_wait gets each turn's wait in seconds
+        # (by default the token manager's observer's budget_waited, when it has one).
+        observer = getattr(manager, "observer", None)
+        if on_budget_wait is None and observer is not None:
+            on_budget_wait = observer.budget_waited
+        self.pacer = BudgetPacer(manager.budget, max_per_minute, on_wait=on_budget_wait)
+        manager.rate_limit_listeners.append(self.pacer.drop_turns)
         self.interval = interval
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -97,30 +123,44 @@ class Refresher:
                     break
                 attempted.update(batch)
                 result.due += len(batch)
-                for outcome in pool.map(lambda key: self._refresh_one(key, window), batch):
-                    setattr(result, outcome, getattr(result, outcome) + 1)
+                random.shuffle(batch)  # refreshers side by side start at different tokens
+                keys = _Keys(batch)
+                for outcomes in pool.map(lambda _, k=keys: self._work(k, window), range(self.concurrency)):
+                    for outcome in outcomes:
+                        setattr(result, outcome, getattr(result, outcome) + 1)
         return result
 
-    def _refresh_one(self, key: TokenKey, window: timedelta) -> str:
-        if self._stop.is_set():
-            return "skipped"
-        asked = time.perf_counter()
-        self.pacer.wait(self._stop)
-        self.manager.observer.budget_waited(time.perf_counter() - asked)
-        self.last_progress = time.monotonic()
-        # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
-        with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
-            return self._refresh_logged(key, window)
+    def _work(self, keys: _Keys, window: timedelta) -> list[str]:
+        """One worker: take the next token still due, wait for a turn, refresh it; a turn finds a token still due."""
+        outcomes: list[str] = []
+        have_turn = False
+        while not self._stop.is_set() and (key := keys.next()) is not None:
+            # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
+            with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
+                outcome, have_turn = self._refresh_logged(key, window, have_turn)
+            outcomes.append(outcome)
+            self.last_progress = time.monotonic()
+        return outcomes
 
-    def _refresh_logged(self, key: TokenKey, window: timedelta) -> str:
+    def _refresh_logged(self, key: TokenKey, window: timedelta, have_turn: bool) -> tuple[str, bool]:
+        """Refresh one token if still due, waiting for a turn first unless one is in hand; (outcome, turn in hand).
+        Each token ends in one due_snapshot that says None (not due) or in one refresh_if_due."""
         try:
-            return "refreshed" if self.manager.refresh_if_due(key, window) else "skipped"
+            snapshot = self.manager.due_snapshot(key, window)
+            if snapshot is not None and not have_turn:
+                self.pacer.wait(self._stop)
+                have_turn = True
+                snapshot = None if self._stop.is_set() else self.manager.due_snapshot(key, window)
+            if snapshot is None:
+                return "skipped", have_turn  # renewed by someone else, or no longer due: the turn stays for the next
+            refreshed = self.manager.refresh_if_due(key, window)  # read again under the lock; never waits on one
+            return ("refreshed" if refreshed else "skipped"), False
         except TokenError as error:
             logger.warning("sweep could not refresh a token: %s", error)
-            return "failed"
+            return "failed", False
         except Exception:  # noqa: BLE001 - one bad row must not stop the sweep
             logger.exception("sweep failed on a token")
-            return "failed"
+            return "failed", False
 
     def run_forever(self) -> None:
         """Sweep, sleep for the interval (or until woken), and again, until stop() is called."""

@@ -41,6 +41,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
+from .budget import RefreshBudget, budget_for
 from .errors import (
     MissingScope,
     NeedsReauth,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["BOT", "USER", "ConnectionInfo", "FreshToken", "Slot", "Snapshot", "TokenKey", "TokenManager"]
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class FreshToken:
@@ -126,6 +128,9 @@ class TokenManager:
         self.rows = TokenRows(store)
         self.locks = locks_for(store.engine, store.client_id)
         self.client_id = client_id or store.client_id
+        # The app's refresh budget, shared with every refresher of this client id (stores.budget).
+        self.budget: RefreshBudget = budget_for(store.engine, self.client_id)
+        self.rate_limit_listeners: list[Callable[[float], None]] = []
         self._client_secret = client_secret
         self.api_url = api_url
         self.refresh_margin = refresh_margin
@@ -151,7 +156,7 @@ class TokenManager:
         self._scheduled: set[TokenKey] = set()
         self.answers = RefreshAnswers(
             self.rows, clock=self.clock, max_failures=max_refresh_failures, failure_backoff=failure_backoff,
-            max_backoff=max_backoff,
+            max_backoff=max_backoff, on_rate_limited=self._rate_limited,
         )  # fmt: skip
         self.pending = PendingRotations(self.rows)
 
@@ -163,6 +168,15 @@ class TokenManager:
         if self._background is not None:
             self._background.shutdown(wait=True)
         self.locks.close()
+
+    def _rate_limited(self, seconds: float) -> None:
+        """Slack answered a refresh with 429: no refresher of this app, on any host, starts one before Retry-After."""
+        try:
+            self.budget.pause_for(seconds)
+        except SQLAlchemyError as error:
+            logger.warning("could not record Slack's Retry-After in the refresh budget (%s)", type(error).__name__)
+        for listener in self.rate_limit_listeners:
+            listener(seconds)
 
     # -- public API -----------------------------------------------------------------------------------------
 
@@ -347,9 +361,7 @@ class TokenManager:
             with self._locks_guard:
                 self._scheduled.discard(key)
 
-    def refresh(
-        self, key: TokenKey, seen: Snapshot, *, force: bool = False, wait: timedelta | None = None
-    ) -> Snapshot:
+    def refresh(self, key: TokenKey, seen: Snapshot, *, force: bool = False, wait: timedelta | None = None) -> Snapshot:
         """Refresh the token unless another worker already has; returns the fresh state (or the old, still valid
         one when Slack cannot rotate it right now). Waits at most `wait` (default: wait_timeout) in all."""
         budget = (self.wait_timeout if wait is None else wait).total_seconds()
@@ -651,6 +663,15 @@ class TokenManager:
         now = self.clock()
         return self.rows.due(before=now + window, now=now, limit=limit)
 
+    def due_snapshot(self, key: TokenKey, window: timedelta) -> Snapshot | None:
+        """The token's row if it is due (active, rotating, within the window and its own margin), else None."""
+        snapshot = self.read(key)
+        if snapshot is None or snapshot.status != STATUS_ACTIVE or not snapshot.rotating:
+            return None
+        if not self._due(key, snapshot) or self._remaining(snapshot) > window:
+            return None
+        return snapshot
+
     def count_due_for_refresh(self, window: timedelta) -> int:
         """How many tokens due_for_refresh would list without a limit (for a progress bar's total)."""
         now = self.clock()
@@ -659,10 +680,8 @@ class TokenManager:
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;
         True when this call stored a new one."""
-        snapshot = self.read(key)
-        if snapshot is None or snapshot.status != STATUS_ACTIVE or not snapshot.rotating:
-            return False
-        if not self._due(key, snapshot) or self._remaining(snapshot) > window:
+        snapshot = self.due_snapshot(key, window)
+        if snapshot is None:
             return False
         return self.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
 

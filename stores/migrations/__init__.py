@@ -17,26 +17,27 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 
 
-def alembic_config(database_url: str) -> Config:
-    """An Alembic configuration pointing at these migrations and the given database."""
+def alembic_config(database_url: str, *, pgbouncer: bool = False) -> Config:
+    """An Alembic configuration pointing at these migrations and the given database (behind PgBouncer or not)."""
     config = Config()
+    config.attributes["delegate_pgbouncer"] = pgbouncer
     config.set_main_option("script_location", str(HERE))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", *, pgbouncer: bool = False) -> None:
     """Apply migrations up to the given revision."""
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, pgbouncer=pgbouncer), revision)
 
 
-def current_revision(database_url: str) -> str | None:
+def current_revision(database_url: str, *, pgbouncer: bool = False) -> str | None:
     """The revision the database is at, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext
 
     from stores.database import create_database_engine
 
-    engine = create_database_engine(database_url)
+    engine = create_database_engine(database_url, pgbouncer=pgbouncer)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

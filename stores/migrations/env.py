@@ -12,7 +12,8 @@ target_metadata = metadata
 
 
 def run_migrations_online() -> None:
-    engine = create_database_engine(config.get_main_option("sqlalchemy.url") or "")
+    pgbouncer = bool(config.attributes.get("delegate_pgbouncer"))
+    engine = create_database_engine(config.get_main_option("sqlalchemy.url") or "", pgbouncer=pgbouncer)
     try:
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

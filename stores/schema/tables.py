@@ -34,6 +34,7 @@ WORKSPACES = "delegate_workspaces"
 USER_TOKENS = "delegate_user_tokens"
 TOKEN_EVENTS = "delegate_token_events"
 OAUTH_STATES = "delegate_oauth_states"
+REFRESH_BUDGET = "delegate_refresh_budget"
 
 STATUS_ACTIVE = "active"
 STATUS_NEEDS_REAUTH = "needs_reauth"
@@ -160,6 +161,19 @@ def build_oauth_states_table(metadata: MetaData | None = None, *, name: str = OA
     )
 
 
+def build_refresh_budget_table(metadata: MetaData | None = None, *, name: str = REFRESH_BUDGET) -> Table:
+    """Declare the shared refresh budget: per client id, when the first turn nobody has claimed starts
+    (`stores.budget`)."""
+    metadata = metadata if metadata is not None else MetaData()
+    return Table(
+        name,
+        metadata,
+        Column("client_id", String(64), primary_key=True),
+        Column("next_at", UTCDateTime(), nullable=False),
+    )
+
+
 metadata = MetaData()
 default_tables = build_tables(metadata)
 oauth_states = build_oauth_states_table(metadata)
+refresh_budget = build_refresh_budget_table(metadata)

@@ -33,4 +33,4 @@ def test_db_upgrade_command(database_url: str, monkeypatch) -> None:  # type: ig
     monkeypatch.setenv("DATABASE_URL", database_url)
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "database at revision 0002" in result.output
+    assert "database at revision 0003" in result.output

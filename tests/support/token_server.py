@@ -36,6 +36,7 @@ class TokenServerState:
     faults: list[str] = field(default_factory=list)
     ip_blocked: set[str] = field(default_factory=set)
     refresh_calls: int = 0
+    refresh_log: list[tuple[float, str | None]] = field(default_factory=list)  # (arrival, monotonic; user rotated)
     rejected_refreshes: int = 0
     api_calls: list[tuple[str, str]] = field(default_factory=list)  # (method, user id)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,6 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _refresh(self, state: TokenServerState, form: dict[str, str]) -> None:
+        arrived = time.monotonic()
         auth = self.headers.get("Authorization", "")
         client_id, _, secret = (
             base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":") if auth else ("", "", "")
@@ -106,6 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {"ok": False, "error": "bad_client_secret"})
                 return
             user_id = state.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            state.refresh_log.append((arrived, user_id))
             if user_id is None:
                 state.rejected_refreshes += 1
                 self._send(200, {"ok": False, "error": "invalid_refresh_token"})

@@ -1,6 +1,6 @@
 """How many PostgreSQL connections Delegate's processes open, and a warning at start when they cannot all fit.
 
-What one app process holds at most (docs/deploy-scaleout.md has the whole arithmetic):
+What one app process holds at most (docs/deploy.md, "Connections and pools" has the whole arithmetic):
 - its pool: `DATABASE_POOL_SIZE` kept open, plus `max_overflow_for(pool)` more for a burst. Every thread that reads or
   writes borrows one for a few milliseconds (waitress's 8 request threads, the 32 listener threads, the refresher's
   workers, the token manager's 2 background refreshers), so a few connections serve them all;
@@ -76,7 +76,7 @@ def check_max_connections(engine: Engine, connections: ConnectionPlan) -> str | 
         f"at peak, but PostgreSQL accepts {available} (max_connections {limit} - superuser_reserved_connections "
         f"{reserved}), and every other host adds as many: lower DATABASE_POOL_SIZE or the worker count, run the "
         "refresher alone (DELEGATE_REFRESHER=off), raise max_connections, or put PgBouncer in front "
-        "(docs/deploy-scaleout.md)"
+        "(docs/deploy.md, 'Connections and pools')"
     )
     logger.warning("database connections: %s", warning)
     return warning

@@ -38,8 +38,23 @@ _open = open_token_stores
     "oauth.v2.access's 600; the rest is headroom for installs.",
 )
 @click.option("--once", is_flag=True, help="Sweep once and exit (for cron).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    envvar="REFRESHER_METRICS_PORT",
+    default=None,
+    help="Serve /metrics, /readyz and /healthz on this port (METRICS_TOKEN protects /metrics) [REFRESHER_METRICS_PORT].",
+)
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics port listens on.")
 def tokens_refresher(
-    window_minutes: int, interval_seconds: int, batch_size: int, concurrency: int, max_per_minute: int, once: bool
+    window_minutes: int,
+    interval_seconds: int,
+    batch_size: int,
+    concurrency: int,
+    max_per_minute: int,
+    once: bool,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Run the refresh-ahead sweeper as a process of its own (several may run at once, on any hosts, sharing one
     refresh budget; with DELEGATE_REFRESHER=off the app's workers run none); SIGTERM stops it cleanly."""
@@ -49,8 +64,14 @@ def tokens_refresher(
     from ops.logs import configure_logging
     from stores.refresher import Refresher
 
-    configure_logging(load_settings(required=FOR_TOKENS))  # LOG_LEVEL, LOG_FORMAT, and the redaction of secrets
-    stores = _open()
+    settings = load_settings(required=FOR_TOKENS)
+    configure_logging(settings)  # LOG_LEVEL, LOG_FORMAT, and the redaction of secrets
+    observer = None
+    if metrics_port is not None:
+        from ops.metrics import PrometheusObserver
+
+        observer = PrometheusObserver()  # this process's refreshes: with DELEGATE_REFRESHER=off, nobody else has them
+    stores = _open(observer=observer)
     refresher = Refresher(
         stores.manager,
         window=timedelta(minutes=window_minutes),
@@ -59,6 +80,20 @@ def tokens_refresher(
         max_per_minute=max_per_minute,
         interval=timedelta(seconds=interval_seconds),
     )
+    server = None
+    if metrics_port is not None:
+        from ops.health import Readiness
+        from ops.metrics import MetricsPage
+        from ops.refresher_http import refresher_endpoints
+        from web.server import serve_threaded
+
+        page = MetricsPage(stores.installation_store, token=settings.metrics_token)
+        readiness = Readiness(stores, refresher=None if once else refresher)
+        try:
+            server, _ = serve_threaded(refresher_endpoints(page, readiness), metrics_host, metrics_port)
+        except OSError as error:
+            stores.close()
+            raise click.ClickException(f"cannot listen on port {metrics_port} ({error.strerror})") from None
     try:
         if once:
             result = refresher.sweep_once()
@@ -71,6 +106,8 @@ def tokens_refresher(
     except KeyboardInterrupt:
         refresher.stop()
     finally:
+        if server is not None:
+            server.shutdown()
         stores.close()
 
 

@@ -15,6 +15,7 @@ from stores.crypto import ENV_NAME as KEYS_ENV
 if TYPE_CHECKING:
     from ops.wiring import Stores
     from stores.installation_store import SQLAlchemyInstallationStore
+    from stores.observe import Observer
 
 __all__ = ["CLIENT_ID", "FOR_TOKENS", "PROGRESS", "Duration", "load_settings", "open_store", "open_token_stores"]
 
@@ -41,14 +42,17 @@ def load_settings(required: Iterable[str] = ()) -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def open_token_stores(background_refresh: bool = False) -> Stores:
-    """The stores and token manager of DATABASE_URL, with the app's credentials and key ring."""
+def open_token_stores(background_refresh: bool = False, observer: Observer | None = None) -> Stores:
+    """The stores and token manager of DATABASE_URL, with the app's credentials and key ring (reporting to
+    `observer`, when given: the metrics of a refresher process)."""
     from ops.wiring import open_stores
     from stores.crypto import EncryptionKeyError
 
     settings = load_settings(required=FOR_TOKENS)
     try:
-        return open_stores(settings, background_refresh=background_refresh)
+        if observer is None:
+            return open_stores(settings, background_refresh=background_refresh)
+        return open_stores(settings, background_refresh=background_refresh, observer=observer)
     except (EncryptionKeyError, ValueError) as error:
         raise click.ClickException(str(error)) from None
 

@@ -45,5 +45,8 @@ def worker_exited(_server: Any, worker: Any) -> None:
     """gunicorn's child_exit hook: a dead worker's live gauges no longer count."""
     from prometheus_client import multiprocess
 
-    if os.environ.get(MULTIPROC_ENV):
+    folder = os.environ.get(MULTIPROC_ENV)
+    # Reaped after the server's exit removed the folder (a worker killed at the end of the graceful stop): nothing
+    # left to mark, and prometheus_client would raise, turning a clean stop into exit code 1.
+    if folder and os.path.isdir(folder):
         multiprocess.mark_process_dead(worker.pid)

@@ -105,6 +105,7 @@ class Refresher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running: threading.Thread | None = None  # the thread inside run_forever
         # When it started, its last sweep finished or its current sweep reached a token (monotonic): for readiness.
         self.last_progress: float | None = None
 
@@ -164,6 +165,15 @@ class Refresher:
 
     def run_forever(self) -> None:
         """Sweep, sleep for the interval (or until woken), and again, until stop() is called."""
+        self._running = threading.current_thread()
+        if self.last_progress is None:
+            self.last_progress = time.monotonic()  # its first sweep begins now
+        try:
+            self._sweep_until_stopped()
+        finally:
+            self._running = None
+
+    def _sweep_until_stopped(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # a wake() from here on means sweep again: it may have come after this sweep's read
             try:
@@ -180,8 +190,9 @@ class Refresher:
 
     @property
     def alive(self) -> bool:
-        """Whether the refresher's thread is running (start() was called and it has not ended)."""
-        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+        """Whether the refresher is sweeping: in its own thread (start()) or in the caller's (run_forever())."""
+        running = self._running
+        return running is not None and running.is_alive() and not self._stop.is_set()
 
     def wake(self) -> None:
         """Sweep now instead of at the next interval: the clock jumped (the sandbox's), so tokens may have become due."""
@@ -192,6 +203,7 @@ class Refresher:
         self.last_progress = time.monotonic()  # its first sweep begins now
         self._thread = threading.Thread(target=self.run_forever, name="delegate-refresher", daemon=True)
         self._thread.start()
+        self._running = self._thread  # alive from now on (run_forever says so too, once it runs)
         return self._thread
 
     def stop(self, timeout: float | None = 10) -> None:

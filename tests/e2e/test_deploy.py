@@ -222,13 +222,24 @@ def refresher_renews_then_stops(source: str, tmp_path: Path, *, database_url: st
             "DELEGATE_DATA_DIR": str(tmp_path / "data"),
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "DEBUG",
+            # Its own /metrics and /readyz: with DELEGATE_REFRESHER=off on the web side, its refreshes are only here.
+            "REFRESHER_METRICS_PORT": str(free_port()),
         }
+        endpoints = f"http://127.0.0.1:{settings_env['REFRESHER_METRICS_PORT']}"
         time.sleep(3.5)
         assert not [r for r in sandbox.refreshes(ALICE) if r["kind"] == "user"]
         with started(argv, cwd, environment(settings_env, tmp_path), tmp_path) as (process, out, err):
             wait_for(lambda: [r for r in sandbox.refreshes(ALICE) if r["kind"] == "user"], timeout=60)
             wait_for(lambda: "refresher sweep" in err.read_text(), timeout=30)
+            metrics = fetch(f"{endpoints}/metrics")
+            ready = fetch(f"{endpoints}/readyz")
             code, _ = stop(process, timeout=30)
+        assert metrics.status == 200
+        assert 'delegate_token_refreshes_total{kind="user",outcome="refreshed"} 1.0' in metrics.body
+        assert 'delegate_tokens{kind="user",state="active"} 1.0' in metrics.body
+        assert ready.status == 200 and "refresher: ok" in ready.body, ready.body
+        for secret in (settings_env["SLACK_CLIENT_SECRET"], settings_env["TOKEN_ENCRYPTION_KEYS"], "xox", ALICE):
+            assert secret not in metrics.body + ready.body
         assert code == 0, err.read_text()[-3000:]
         assert delegate.user_row(ALICE).status == "active"
         team = delegate.user_row(ALICE).team_id

@@ -16,7 +16,7 @@ from ops.health import Readiness
 from ops.wiring import Stores, open_stores
 from settings import Settings
 from stores import generate_key
-from stores.migrations import upgrade
+from stores.migrations import head_revision, upgrade
 from stores.refresher import Refresher
 from tests.conftest import CLIENT_ID
 
@@ -85,12 +85,13 @@ def test_a_database_behind_the_head_revision_is_named(database_url: str, tmp_pat
     finally:
         behind.close()
     assert status == 503
-    assert "schema: at 0001, head is 0002 (python app.py db upgrade)" in body
+    assert f"schema: at 0001, head is {head_revision()} (python app.py db upgrade)" in body
 
 
 def test_code_newer_than_the_database_is_named(stores: Stores) -> None:
-    status, body = lines(Readiness(stores, refresher=None, head=lambda: "0003"))
-    assert status == 503 and "schema: at 0002, head is 0003 (python app.py db upgrade)" in body
+    status, body = lines(Readiness(stores, refresher=None, head=lambda: "9999_from_newer_code"))
+    expected = f"schema: at {head_revision()}, head is 9999_from_newer_code (python app.py db upgrade)"
+    assert status == 503 and expected in body
 
 
 def test_a_ring_without_the_key_that_sealed_the_newest_token_is_not_ready(

@@ -90,7 +90,10 @@ def test_three_refresher_processes_share_one_budget(
           f"span {max(times) - min(times):.2f} s")  # fmt: skip
     for window in (1.0, 2.0, 5.0):
         assert most_in_window(times, window) <= RATE / 60 * window + SLACK, (window, sorted(times))
-    assert max(times) - min(times) >= (TOKENS - 1) * 60 / RATE - 0.25, "the run took at least (N-1)/rate"
+    # Turns are (N-1)/rate apart on one timeline; what reaches Slack is each turn plus the call's own delay, and a first
+    # call slower than the last (a new connection, a loaded machine: 0.35 s seen under tracemalloc) shortens the span.
+    # Per-process pacing would give about a third of it (3.25 s here).
+    assert max(times) - min(times) >= (TOKENS - 1) * 60 / RATE - 1.0, "the run took at least (N-1)/rate"
     for user in users:
         assert user_row(engine, store, user).user_token_expires_at - store.clock() > timedelta(hours=11)
 

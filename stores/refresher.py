@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from .budget import BudgetPacer
+from .budget import BudgetPacer, ProcessBudget
 from .errors import TokenError
 from .log_context import log_context
 from .rotation import TokenKey, TokenManager
@@ -30,26 +30,12 @@ __all__ = ["Pacer", "Refresher", "SweepResult"]
 logger = logging.getLogger(__name__)
 
 
-class Pacer:
-    """Spaces calls evenly so that at most max_per_minute start in any minute, across the threads of one process
-    (the refresher's is `stores.budget.BudgetPacer`, shared by every process)."""
+class Pacer(BudgetPacer):
+    """Spaces calls evenly so that at most max_per_minute start in any minute, across the threads of one process: the
+    budget's timeline kept in this process (`tokens exchange`; the refresher's budget is shared by every process)."""
 
     def __init__(self, max_per_minute: float):
-        self.interval = 60.0 / max_per_minute if max_per_minute > 0 else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self, stop: threading.Event | None = None) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        delay = start - time.monotonic()
-        if delay > 0:
-            if stop is not None:
-                stop.wait(delay)
-            else:
-                time.sleep(delay)
+        super().__init__(ProcessBudget(), max_per_minute, claim_size=1)
 
 
 class _Keys:

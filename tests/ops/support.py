@@ -13,6 +13,7 @@ from stores import SQLAlchemyInstallationStore
 from stores.schema import utcnow
 
 TEAM = "T0SANDBOX1"
+ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00002", "U0CAROL003"
 
 
 def connect(

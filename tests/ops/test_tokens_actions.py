@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,17 +11,8 @@ from sqlalchemy.engine import Engine
 
 from app import cli
 from sandbox.server import SandboxServer
-from sandbox.testing import running_sandbox
 from stores import SQLAlchemyInstallationStore, generate_key
-from tests.ops.support import TEAM, connect, use_sandbox
-
-ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00002", "U0CAROL003"
-
-
-@pytest.fixture
-def slack() -> Iterator[SandboxServer]:
-    with running_sandbox() as server:
-        yield server
+from tests.ops.support import ALICE, BOB, TEAM, connect, use_sandbox
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,20 +11,11 @@ from sqlalchemy.engine import Engine
 
 from app import cli
 from sandbox.server import SandboxServer
-from sandbox.testing import running_sandbox
 from stores import KeyRing, SQLAlchemyInstallationStore, generate_key
 from stores.rotation import TokenKey
 from stores.schema import STATUS_NEEDS_REAUTH, utcnow
 from stores.token_rows import TokenRows
-from tests.ops.support import TEAM, connect
-
-ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00002", "U0CAROL003"
-
-
-@pytest.fixture
-def slack() -> Iterator[SandboxServer]:
-    with running_sandbox() as server:
-        yield server
+from tests.ops.support import ALICE, BOB, CAROL, TEAM, connect
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ops.logs import JsonFormatter
 from stores import generate_key
 from tests.e2e.harness import running_delegate, wait_for
-from tests.e2e.test_log_redaction import NOISY, issued_secrets, leaks
+from tests.e2e.test_log_redaction import every_record_at_debug, issued_secrets, leaks
 
 ALICE = "U0ALICE001"
 GENERAL = "C0GENERAL1"
@@ -35,27 +33,11 @@ class JsonLines(logging.Handler):
         return [(thread, json.loads(line)) for thread, line in self.lines]  # each line parses, or the test fails
 
 
-@contextmanager
-def json_lines_at_debug() -> Iterator[JsonLines]:
-    root = logging.getLogger()
-    handler = JsonLines()
-    levels = {name: logging.getLogger(name).level for name in ("", *NOISY)}
-    root.addHandler(handler)
-    for name in ("", *NOISY):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
 def test_json_lines_name_the_request_person_and_command_after_the_ack_and_the_token_owner_in_the_refresher(
     tmp_path: Path,
 ) -> None:
     keys = [generate_key(), generate_key()]
-    with json_lines_at_debug() as log:
+    with every_record_at_debug(JsonLines()) as log:
         env = {"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json", "TOKEN_ENCRYPTION_KEYS": ",".join(keys)}
         with running_delegate(tmp_path, env=env, sandbox_mode=True) as delegate:
             logging.getLogger().setLevel(logging.DEBUG)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -31,11 +32,13 @@ class Collect(logging.Handler):
         self.lines.append(self.format(record))
 
 
+H = TypeVar("H", bound=logging.Handler)
+
+
 @contextmanager
-def every_record_at_debug() -> Iterator[Collect]:
-    """A DEBUG handler on the root logger, with every logger that matters open to DEBUG; restored afterwards."""
+def every_record_at_debug(handler: H) -> Iterator[H]:
+    """`handler` on the root logger, with every logger that matters open to DEBUG; restored afterwards."""
     root = logging.getLogger()
-    handler = Collect()
     levels = {name: logging.getLogger(name).level for name in ("", *NOISY)}
     root.addHandler(handler)
     for name in ("", *NOISY):
@@ -92,7 +95,7 @@ def test_a_debug_log_of_install_connect_commands_refresh_and_revoke_holds_no_sec
     tmp_path: Path, socket_mode: bool
 ) -> None:
     keys = [generate_key(), generate_key()]
-    with every_record_at_debug() as log:
+    with every_record_at_debug(Collect()) as log:
         env = {"LOG_LEVEL": "DEBUG", "TOKEN_ENCRYPTION_KEYS": ",".join(keys)}
         with running_delegate(tmp_path, env=env, socket_mode=socket_mode) as delegate:
             logging.getLogger().setLevel(logging.DEBUG)

@@ -22,6 +22,7 @@ from ops.wiring import open_stores
 from sandbox.config import SandboxConfig
 from sandbox.testing import running_sandbox
 from settings import Settings
+from tests.conftest import _reset_postgres as reset_postgres
 from tests.e2e.harness import Delegate, delegate_env, fetch, free_port, running_delegate, wait_for
 from tests.e2e.test_commands import ALICE, GENERAL, posted
 
@@ -204,6 +205,7 @@ def test_the_refresher_process_renews_a_due_token_and_stops_on_sigterm(source: s
 
 @pytest.mark.slow
 def test_the_refresher_process_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    reset_postgres(postgres_url)  # the session's schema, emptied: earlier tests' rows would be due too
     refresher_renews_then_stops("Procfile:refresher", tmp_path, database_url=postgres_url)
 
 

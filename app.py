@@ -362,10 +362,13 @@ def run(
             bind=f"0.0.0.0:{settings.port}", workers=workers, log_level=settings.log_level, log_format=settings.log_format
         )
         options["child_exit"] = worker_exited
+        master = os.getpid()
         try:
             serve_gunicorn(lambda: create_wsgi_app(settings, processes=workers), options)
         finally:
-            if made_here:
+            # A worker leaves through here too (gunicorn ends a forked worker with SystemExit, which unwinds this very
+            # stack): only the master, at its own exit, removes the folder every worker still writes to.
+            if made_here and os.getpid() == master:
                 remove_multiprocess_dir(folder)
 
 

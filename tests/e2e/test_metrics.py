@@ -228,3 +228,40 @@ def test_nothing_imports_prometheus_client_before_the_server_has_chosen_its_fold
     must leave that choice to `run`, which sets PROMETHEUS_MULTIPROC_DIR first."""
     code = "import sys, app; assert 'prometheus_client' not in sys.modules, 'imported too early'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.slow
+def test_a_worker_that_exits_leaves_the_metrics_folder_to_the_others(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR unset, `run` makes the folder and removes it at its exit: the master's exit only.
+    A worker leaves through the same stack (gunicorn ends it with SystemExit), and once removed the folder along with
+    every count, its replacement failed to boot and the whole server stopped."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = SandboxConfig.from_manifest(
+        MANIFEST_PATH, redirect_urls=[f"{base}/slack/oauth_redirect"], request_url=f"{base}/slack/events"
+    )
+    with running_sandbox(config) as sandbox:
+        env = {**os.environ, **delegate_env(config, sandbox, base, f"sqlite:///{tmp_path / 'delegate.sqlite3'}")}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env["TMPDIR"] = str(tmp_path)  # where `run` makes its folder, to be seen by the test
+        log = tmp_path / "server.log"
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                [sys.executable, "app.py", "run", "--workers", "2"], cwd=ROOT, env=env, stdout=output, stderr=output
+            )
+            try:
+                wait_for(lambda: _healthy(base) and len(worker_pids(server.pid)) == 2, timeout=30)
+                [folder] = tmp_path.glob("delegate-metrics-*")
+                before = worker_pids(server.pid)
+                gone = min(before)
+                os.kill(gone, signal.SIGTERM)  # as gunicorn's max_requests or a crash would end it
+                wait_for(lambda: len(worker_pids(server.pid)) == 2 and gone not in worker_pids(server.pid), timeout=30)
+                wait_for(lambda: _healthy(base), timeout=30)
+                assert folder.is_dir(), "a worker's exit removed the folder the other workers write to"
+                assert server.poll() is None, log.read_text()[-3000:]
+                assert fetch(base + "/metrics").status == 200
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+    assert not folder.exists()  # the master's exit removed it
+    assert "Worker failed to boot" not in log.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,14 @@ from stores import KeyRing, SQLAlchemyInstallationStore, SQLAlchemyOAuthStateSto
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CLIENT_ID = "111.222"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Child processes the tests send SIGINT to must see it: a shell that starts a command in the background without
+    job control (`nohup ./test &`, some CI runners) leaves SIGINT ignored, every child inherits that, and Python then
+    never raises KeyboardInterrupt (seen: three Ctrl-C tests failing in a background CI run, none in the foreground)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a Python handler: children start with the default
 
 
 def postgres_admin_url() -> str | None:

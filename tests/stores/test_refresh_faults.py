@@ -97,7 +97,7 @@ def test_a_long_retry_after_is_waited_out_without_holding_the_lock(
 ) -> None:
     keys, store = keys_and_store
     sandbox.add_fault("oauth.v2.access", status=429, retry_after=3, times=1)
-    start_at = time.time() + 2
+    start_at = time.time() + 4  # two processes must boot before then, on a loaded machine too (2 s was missed once)
     workers = [start(worker_config(sandbox, database_url, keys, threads=2, start_at=start_at, wait_seconds=10))
                for _ in range(2)]  # fmt: skip
     probe = TokenManager(store, client_secret=sandbox.config.client_secret, api_url=sandbox.api_url,

@@ -35,7 +35,16 @@ from slack_sdk.web import SlackResponse
 from stores import SQLAlchemyInstallationStore, SQLAlchemyOAuthStateStore
 from stores.schema import utcnow
 
-from .pages import FAILURES, REDIRECT_ERRORS, failure_page, malformed_link_page, success_page, unknown_scope_page
+from .pages import (
+    FAILURES,
+    REDIRECT_ERRORS,
+    STARTED_ELSEWHERE,
+    Guide,
+    failure_page,
+    malformed_link_page,
+    success_page,
+    unknown_scope_page,
+)
 
 __all__ = [
     "CONNECT_PATH",
@@ -180,8 +189,10 @@ def build_oauth_settings(
     slack_home_url: str = "slack://open",
     after_install: Callable[[Installation], None] | None = None,
     observer: OAuthObserver | None = None,
+    guide: Guide | None = None,
 ) -> OAuthSettings:
-    """OAuth settings for "Add to Slack" (bot and user scopes) with Delegate's result pages."""
+    """OAuth settings for "Add to Slack" (bot and user scopes) with Delegate's result pages, which tell a new person
+    what to do next from `guide` (the commands to try, the support and privacy links)."""
 
     def success(args: SuccessArgs) -> BoltResponse:
         installation: Installation = args.installation
@@ -199,6 +210,7 @@ def build_oauth_settings(
                 user_scopes=list(installation.user_scopes or []),
                 bot_installed=installation.bot_token is not None,
                 home_url=slack_home_url,
+                guide=guide,
             ),
             args.settings.state_utils.build_set_cookie_for_deletion(),
         )
@@ -215,9 +227,18 @@ def build_oauth_settings(
         # Bolt reads the callback's own error parameter first: that one is the link's text, not Slack's answer.
         if "error" in args.request.query and reason not in REDIRECT_ERRORS:
             reason = "unknown"
+        retry_url = "/"
+        if reason == "invalid_browser" and not (args.request.query.get("state") or [""])[0]:
+            # No state at all: Slack started this authorization, not Delegate's install link. The code is left unused.
+            reason, retry_url = STARTED_ELSEWHERE, INSTALL_PATH
+            logger.warning(
+                "an authorization started on Slack's side reached the callback without a state and was refused; for the "
+                "Slack Marketplace, turn on direct install with %s as the Direct Install URL",
+                INSTALL_PATH,
+            )
         if observer is not None:
             observer.oauth_failed(reason if reason in FAILURES or reason == "unknown" else "other")  # a bounded label
-        status, body = failure_page(reason, "/")
+        status, body = failure_page(reason, retry_url, guide)
         return _html(status, body, args.settings.state_utils.build_set_cookie_for_deletion())
 
     settings = OAuthSettings(

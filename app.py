@@ -469,6 +469,14 @@ def keep_or_drop_sandbox_data(settings: Settings, *, fresh: bool, own_database: 
             file.unlink(missing_ok=True)
 
 
+def directory_links(settings: Settings, base_url: str) -> dict[str, str]:
+    """The links a Marketplace listing shows, where Delegate serves them (/privacy, /support), for those that are set."""
+    from web.wsgi import PRIVACY_PATH, SUPPORT_PATH
+
+    wanted = (("Privacy policy", settings.privacy_url, PRIVACY_PATH), ("Support", settings.support_url, SUPPORT_PATH))
+    return {label: f"{base_url}{path}" for label, url, path in wanted if url}
+
+
 def run_with_sandbox(
     settings: Settings, *, sandbox_port: int, fresh: bool = False, admin_token_file: Path | None = None
 ) -> None:
@@ -490,7 +498,9 @@ def run_with_sandbox(
         redirect_urls=[redirect],
         request_url=f"{base}/slack/events",
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
+        directory_links=directory_links(settings, base),
     )
+    config.links["Delegate in the Marketplace"] = f"/apps/{config.app_id}"  # the listing: "Add to Slack" direct install
     own_database = not os.environ.get("DATABASE_URL")
     keep_or_drop_sandbox_data(settings, fresh=fresh, own_database=own_database)
 

@@ -57,6 +57,7 @@ __all__ = [
     "OAuthObserver",
     "StartParameters",
     "UnknownScope",
+    "app_home_link",
     "build_oauth_settings",
     "connect_url",
     "on_clock",
@@ -209,7 +210,7 @@ def build_oauth_settings(
                 team_name=installation.team_name or installation.enterprise_name,
                 user_scopes=list(installation.user_scopes or []),
                 bot_installed=installation.bot_token is not None,
-                home_url=slack_home_url,
+                home_url=app_home_link(slack_home_url, installation),
                 guide=guide,
             ),
             args.settings.state_utils.build_set_cookie_for_deletion(),
@@ -361,6 +362,17 @@ class ErrorRecordingClient(WebClient):
             status = error.response.status_code
             _last_error.code = "slack_unreachable" if status >= 500 else str(error.response.get("error") or "unknown_error")
             raise
+
+
+def app_home_link(slack_home_url: str, installation: Installation) -> str:
+    """Where "Open Slack" leads: Delegate's Home tab in the Slack client, where the next steps are, when Slack named the
+    app and the workspace; else `slack_home_url` as configured (the sandbox's console in sandbox mode)."""
+    app_id, team_id = installation.app_id, installation.team_id
+    if slack_home_url != "slack://open" or not app_id or not team_id or not _TEAM.fullmatch(team_id):
+        return slack_home_url
+    if not re.fullmatch(r"A[A-Z0-9]{2,31}", app_id):
+        return slack_home_url
+    return f"slack://app?{urlencode({'team': team_id, 'id': app_id, 'tab': 'home'})}"
 
 
 def connect_url(base_url: str, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:

@@ -132,3 +132,17 @@ def test_a_callback_without_state_uses_no_code_and_leads_to_the_install_link(del
     assert cancelled.status == 200 and "You cancelled" in cancelled.body  # a cancel says so, state or not
     assert token_tables(delegate) == before
     assert delegate.sandbox.counters()["grants"].get("authorization_code", 0) == grants
+
+
+def test_open_slack_leads_to_delegates_home_tab_where_slack_named_the_app_and_workspace() -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from web.oauth import app_home_link
+
+    def installed(**values: str | None) -> Installation:
+        return Installation(user_id="U1", **{"app_id": "A0APP", "team_id": "T0TEAM", **values})  # type: ignore[arg-type]
+
+    assert app_home_link("slack://open", installed()) == "slack://app?team=T0TEAM&id=A0APP&tab=home"
+    assert app_home_link("http://127.0.0.1:4000/", installed()) == "http://127.0.0.1:4000/"  # the sandbox's console
+    for odd in ({"app_id": None}, {"team_id": None}, {"app_id": "A0&x=1"}, {"team_id": "T0\r\nX"}):
+        assert app_home_link("slack://open", installed(**odd)) == "slack://open", odd

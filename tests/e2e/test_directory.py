@@ -24,8 +24,8 @@ LINKS = {"DELEGATE_SUPPORT_URL": SUPPORT, "DELEGATE_PRIVACY_URL": PRIVACY}
 
 
 @pytest.fixture
-def delegate(tmp_path: Path) -> Iterator[Delegate]:
-    with running_delegate(tmp_path, env=LINKS) as running:
+def delegate(tmp_path: Path, database_url: str) -> Iterator[Delegate]:
+    with running_delegate(tmp_path, database_url=database_url, env=LINKS) as running:
         running.sandbox.config.directory_links.update(
             {"Privacy policy": f"{running.base_url}/privacy", "Support": f"{running.base_url}/support"}
         )
@@ -113,8 +113,10 @@ def test_the_listing_links_lead_to_the_operators_pages(delegate: Delegate) -> No
     assert f'href="{PRIVACY}"' in landing
 
 
-def test_without_direct_install_the_callback_leads_to_the_install_link_and_changes_nothing(tmp_path: Path) -> None:
-    with running_delegate(tmp_path, direct_install=False) as delegate:
+def test_without_direct_install_the_callback_leads_to_the_install_link_and_changes_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_delegate(tmp_path, database_url=database_url, direct_install=False) as delegate:
         start_url = add_to_slack(listing(delegate))
         assert start_url.startswith(delegate.sandbox.authorize_url)  # Slack's own page, with no state of Delegate's
         query = query_of(start_url)

@@ -163,3 +163,25 @@ def test_a_new_person_sees_how_to_connect_then_what_to_try(tmp_path: Path, socke
             assert entry.command in text
         transports = {d.get("transport") for d in delegate.sandbox.deliveries()}
         assert transports == {"socket_mode" if socket_mode else "http"}
+
+
+@pytest.mark.browser
+def test_in_a_browser_add_to_slack_on_the_listing_installs_and_says_what_next(tmp_path: Path, chromium: Any) -> None:
+    with running_delegate(tmp_path, env=LINKS) as delegate:
+        context = chromium.new_context()  # no cookie of Delegate's, no page of it opened before
+        try:
+            page = context.new_page()
+            page.set_default_timeout(10000)
+            page.goto(f"{delegate.sandbox.url}apps/{delegate.sandbox.config.app_id}")
+            assert page.inner_text("#app-name") == "Delegate"
+            page.click("#add-to-slack")
+            page.wait_for_selector("#allow")
+            page.check(f"input[value='{ALICE}']")
+            page.click("#allow")
+            page.wait_for_selector("text=What to do next")
+            assert page.url.startswith(f"{delegate.base_url}/slack/oauth_redirect?code=")
+            assert "installed in Sandbox Inc" in page.inner_text("main")
+            assert page.get_attribute("text=Get help", "href") == SUPPORT
+        finally:
+            context.close()
+        assert delegate.stores.installation_store.find_installation(enterprise_id=None, team_id="T0SANDBOX1", user_id=ALICE)

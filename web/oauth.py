@@ -71,6 +71,7 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # Slack's workspace ids start with T and org (Enterprise Grid) ids with E; both are uppercase letters and digits.
 _TEAM = re.compile(r"[TE][A-Z0-9]{2,31}")
+_APP = re.compile(r"A[A-Z0-9]{2,31}")  # a Slack app id
 # Slack's codes are dot-separated digits and hex; anything else is not worth a call to oauth.v2.access.
 _CODE = re.compile(r"[A-Za-z0-9._-]{1,256}")
 _MAX_SCOPES_LENGTH = 1024
@@ -367,10 +368,8 @@ class ErrorRecordingClient(WebClient):
 def app_home_link(slack_home_url: str, installation: Installation) -> str:
     """Where "Open Slack" leads: Delegate's Home tab in the Slack client, where the next steps are, when Slack named the
     app and the workspace; else `slack_home_url` as configured (the sandbox's console in sandbox mode)."""
-    app_id, team_id = installation.app_id, installation.team_id
-    if slack_home_url != "slack://open" or not app_id or not team_id or not _TEAM.fullmatch(team_id):
-        return slack_home_url
-    if not re.fullmatch(r"A[A-Z0-9]{2,31}", app_id):
+    app_id, team_id = installation.app_id or "", installation.team_id or ""
+    if slack_home_url != "slack://open" or not _APP.fullmatch(app_id) or not _TEAM.fullmatch(team_id):
         return slack_home_url
     return f"slack://app?{urlencode({'team': team_id, 'id': app_id, 'tab': 'home'})}"
 

@@ -38,6 +38,7 @@ from stores.files import private_directory, sqlite_companions
 from stores.rotation import TokenManager
 from stores.schema import utcnow
 from web.oauth import DelegateOAuthFlow, ErrorRecordingClient, build_oauth_settings, connect_url
+from web.pages import Guide
 from web.server import serve_threaded
 from web.wsgi import DelegateWSGI
 
@@ -61,11 +62,15 @@ class DelegateServices:
         base_url: str,
         user_scopes: Sequence[str],
         clock: Callable[[], datetime] | None = None,
+        support_url: str | None = None,
+        privacy_url: str | None = None,
     ):
         self.manager = manager
         self.base_url = base_url.rstrip("/")
         self.user_scopes = tuple(user_scopes)
         self.clock = clock or manager.clock  # what "now" is for every answer: the token manager's time
+        self.support_url = support_url  # DELEGATE_SUPPORT_URL and DELEGATE_PRIVACY_URL, for App Home
+        self.privacy_url = privacy_url
 
     def connect_url(self, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:
         return connect_url(self.base_url, team_id=team_id, user_scopes=user_scopes)
@@ -85,6 +90,14 @@ def public_base_url(settings: Settings) -> str:
     return f"http://localhost:{settings.port}"
 
 
+def guide_for(settings: Settings) -> Guide:
+    """What the install pages tell a new person: the manifest's commands, and the operator's support and privacy links."""
+    from listeners.manifest import slash_command_details
+
+    commands = [(f"{entry.command} {entry.usage_hint}".strip(), entry.description) for entry in slash_command_details()]
+    return Guide(commands=commands, support_url=settings.support_url, privacy_url=settings.privacy_url)
+
+
 def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver | None = None) -> App:
     """The Bolt app: our authorize (no Slack call per request), OAuth on our stores, and every listener; with an
     observer, its acknowledgements, OAuth results and failed Slack calls are counted (ops/metrics.py)."""
@@ -97,7 +110,14 @@ def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver 
     base_url = public_base_url(settings)
     assert settings.client_id and settings.client_secret and settings.signing_secret
     requested_user_scopes = settings.user_scopes.split(",") if settings.user_scopes else list(user_scopes())
-    services = DelegateServices(stores.manager, base_url=base_url, user_scopes=requested_user_scopes, clock=stores.clock)
+    services = DelegateServices(
+        stores.manager,
+        base_url=base_url,
+        user_scopes=requested_user_scopes,
+        clock=stores.clock,
+        support_url=settings.support_url,
+        privacy_url=settings.privacy_url,
+    )
 
     def show_home(installation: Installation) -> None:
         """Right after someone connects or installs, their App Home tab shows it (before the success page answers, so
@@ -137,6 +157,7 @@ def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver 
         slack_home_url=settings.slack_home_url,
         after_install=show_home,
         observer=observer,
+        guide=guide_for(settings),
     )
     flow = DelegateOAuthFlow(
         clock=stores.clock,
@@ -248,6 +269,7 @@ def create_wsgi_app(
         readiness=Readiness(stores, refresher=sweeper).answer,
         metrics=MetricsPage(stores.installation_store, token=settings.metrics_token),
         trusted_proxies=settings.trusted_proxies,
+        guide=guide_for(settings),
     )
     wsgi.stores = stores
     wsgi.refresher = sweeper
@@ -447,6 +469,14 @@ def keep_or_drop_sandbox_data(settings: Settings, *, fresh: bool, own_database: 
             file.unlink(missing_ok=True)
 
 
+def directory_links(settings: Settings, base_url: str) -> dict[str, str]:
+    """The links a Marketplace listing shows, where Delegate serves them (/privacy, /support), for those that are set."""
+    from web.wsgi import PRIVACY_PATH, SUPPORT_PATH
+
+    wanted = (("Privacy policy", settings.privacy_url, PRIVACY_PATH), ("Support", settings.support_url, SUPPORT_PATH))
+    return {label: f"{base_url}{path}" for label, url, path in wanted if url}
+
+
 def run_with_sandbox(
     settings: Settings, *, sandbox_port: int, fresh: bool = False, admin_token_file: Path | None = None
 ) -> None:
@@ -468,7 +498,9 @@ def run_with_sandbox(
         redirect_urls=[redirect],
         request_url=f"{base}/slack/events",
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
+        directory_links=directory_links(settings, base),
     )
+    config.links["Delegate in the Marketplace"] = f"/apps/{config.app_id}"  # the listing: "Add to Slack" direct install
     own_database = not os.environ.get("DATABASE_URL")
     keep_or_drop_sandbox_data(settings, fresh=fresh, own_database=own_database)
 

@@ -42,6 +42,9 @@ _WHERE = {
 }
 # A bearer token's characters (RFC 6750 token68), long enough not to be guessed.
 _METRICS_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
+# The links a Slack Marketplace listing asks for, with the longest URL Slack's manifest schema accepts for each
+# (app_directory.privacy_policy_url, app_directory.support_url); Delegate serves them at /privacy and /support.
+PUBLIC_LINKS = {"DELEGATE_PRIVACY_URL": 500, "DELEGATE_SUPPORT_URL": 350}
 DATABASE_EXAMPLES = (
     "for example postgresql+psycopg://user:password@host:5432/delegate or sqlite:////var/lib/delegate/db.sqlite3"
 )
@@ -86,6 +89,10 @@ class Settings:
     database_pgbouncer: bool = False
     # "workers": a refresh-ahead thread in each app process; "off": none (run `python app.py tokens refresher`).
     refresher: str = "workers"
+    # The operator's privacy policy and support pages: linked from the install pages and App Home, served at /privacy
+    # and /support (the Slack Marketplace listing links those).
+    privacy_url: str | None = None
+    support_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
@@ -157,6 +164,12 @@ class Settings:
                 f"refresher` yourself), got {env.get('DELEGATE_REFRESHER')!r}"
             )
             refresher = "workers"
+        links = {name: (env.get(name) or "").strip() or None for name in PUBLIC_LINKS}
+        for name, url in links.items():
+            problem = _public_link_problem(name, url)
+            if problem:
+                problems.append(problem)
+                links[name] = None
         problems.extend(_missing(env, required))
         if problems:
             message = "Delegate cannot start:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -184,6 +197,8 @@ class Settings:
             database_pool_size=pool_size,
             database_pgbouncer=pgbouncer_text in _TRUE,
             refresher=refresher,
+            privacy_url=links["DELEGATE_PRIVACY_URL"],
+            support_url=links["DELEGATE_SUPPORT_URL"],
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -220,6 +235,24 @@ def _missing(env: Mapping[str, str], required: Iterable[str]) -> list[str]:
                 )
         problems.append(problem)
     return problems
+
+
+def _public_link_problem(name: str, url: str | None) -> str | None:
+    """What is wrong with a link people are sent to (DELEGATE_PRIVACY_URL, DELEGATE_SUPPORT_URL), if anything."""
+    if url is None:
+        return None
+    limit = PUBLIC_LINKS[name]
+    try:
+        parsed = urlparse(url)
+        well_formed = parsed.scheme in ("http", "https") and bool(parsed.hostname) and parsed.username is None
+    except ValueError:  # an unclosed IPv6 bracket, say
+        well_formed = False
+    # The value is not repeated: a URL with user info may carry a password.
+    if not well_formed or re.search(r"[\x00-\x20\x7f<>\"|]", url):  # | would end a link in Slack's mrkdwn
+        return f"{name} must be an http(s) URL with a host and no user name or spaces (e.g. https://example.com/privacy)"
+    if len(url) > limit:
+        return f"{name} must be at most {limit} characters (Slack's limit for the Marketplace listing), got {len(url)}"
+    return None
 
 
 def _database_url_problem(url: str) -> str | None:

@@ -116,6 +116,16 @@ class Delegate(Protocol):
         """The current time as the token manager sees it (the sandbox's clock in sandbox mode)."""
         ...
 
+    @property
+    def support_url(self) -> str | None:
+        """The operator's support page (DELEGATE_SUPPORT_URL), if any."""
+        ...
+
+    @property
+    def privacy_url(self) -> str | None:
+        """The operator's privacy policy (DELEGATE_PRIVACY_URL), if any."""
+        ...
+
 
 class PersonKey(TypedDict):
     """Keyword arguments for the token manager's per-person methods."""

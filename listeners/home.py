@@ -16,9 +16,9 @@ from stores.errors import TokenError, TokenUnavailable
 from .connection import connection_blocks
 from .context import ConnectionManager, Delegate, Person
 from .help import SHORTCUTS_TEXT, command_lines
-from .replies import context_line, section
+from .replies import context_line, escape, section
 
-__all__ = ["bot_client_for", "bot_client_of", "home_view", "publish_home", "republish_home"]
+__all__ = ["bot_client_for", "bot_client_of", "help_line", "home_view", "next_steps", "publish_home", "republish_home"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +33,34 @@ def home_view(delegate: Delegate, person: Person, notice: str | None = None) -> 
         section("Delegate acts as you in Slack, with your own token, only when you ask it to."),
         *connection_blocks(info, delegate, person),
         {"type": "divider"},
-        section(f"*Commands*\n{command_lines()}"),
+        section(next_steps(info is not None and info.status == "active")),
         section(f"*Shortcuts*\n{SHORTCUTS_TEXT}"),
-        context_line("Everything Delegate says to you is visible to you only, except what it posts as you."),
+        context_line(help_line(delegate)),
     ]
     return {"type": "home", "blocks": blocks}
+
+
+def next_steps(connected: bool) -> str:
+    """The commands to try (from the manifest): now when connected, else once connected with the button above."""
+    if connected:
+        return f"*Try these* in any channel:\n{command_lines()}"
+    return f"*Once you have connected* (the button above), try these in any channel:\n{command_lines()}"
+
+
+def help_line(delegate: Delegate) -> str:
+    """Where to learn more: `/delegate help`, and the operator's support and privacy pages when set."""
+    links = [
+        f"<{escape(url)}|{label}>"
+        for label, url in (("Get help", delegate.support_url), ("Privacy policy", delegate.privacy_url))
+        if url
+    ]
+    return " · ".join(
+        [
+            "`/delegate help` lists everything. Everything Delegate says to you is visible to you only, except what it "
+            "posts as you.",
+            *links,
+        ]
+    )
 
 
 def publish_home(client: WebClient, delegate: Delegate, person: Person, notice: str | None = None) -> None:

@@ -139,6 +139,16 @@ class SandboxConfig:
     message_shortcuts: list[str] = field(default_factory=list)
     # The names people see for the shortcuts above (callback_id -> name); a shortcut not named here shows its id.
     shortcut_names: dict[str, str] = field(default_factory=dict)
+    # The app's Slack Marketplace listing (/apps/<app_id>): the manifest's display_information, the listing's links
+    # (label -> URL), and whether "Add to Slack" starts at the app's install URL (direct install) or, as Slack does
+    # without it, at Slack's own authorize page with the manifest's scopes and no state.
+    description: str = ""
+    long_description: str = ""
+    background_color: str = "#4a154b"
+    directory_links: dict[str, str] = field(default_factory=dict)
+    direct_install: bool = True
+    bot_scopes: list[str] = field(default_factory=list)
+    user_scopes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_request_url(self.request_url)
@@ -158,9 +168,15 @@ class SandboxConfig:
         features = manifest.get("features") or {}
         settings = manifest.get("settings") or {}
         values: dict[str, Any] = {}
-        name = (manifest.get("display_information") or {}).get("name")
-        if name:
-            values["app_name"] = name
+        display = manifest.get("display_information") or {}
+        if display.get("name"):
+            values["app_name"] = display["name"]
+        for key in ("description", "long_description", "background_color"):
+            if display.get(key):
+                values[key] = str(display[key])
+        scopes = (manifest.get("oauth_config") or {}).get("scopes") or {}
+        values["bot_scopes"] = [str(scope) for scope in scopes.get("bot") or []]
+        values["user_scopes"] = [str(scope) for scope in scopes.get("user") or []]
         entries = [entry for entry in features.get("slash_commands") or [] if entry.get("command")]
         if entries:
             values["commands"] = [entry["command"] for entry in entries]

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from sandbox import admin, links, oauth, web_api
+from sandbox import admin, directory, links, oauth, web_api
 from sandbox.config import SandboxConfig
 from sandbox.errors import SlackError
 from sandbox.guard import ADMIN_GUARD, ADMIN_TOKEN_HEADER, AdminGuard, new_admin_token
@@ -142,6 +142,7 @@ def create_app(
     app.router.add_get("/", console_page)
     app.router.add_get("/console", console_page)
     app.router.add_get("/archives/{channel}/{message}", links.archives_page)
+    app.router.add_get("/apps/{app}", directory.listing_page)
     app.router.add_static("/sandbox/static/", STATIC)
     admin.add_routes(app)
     app.on_startup.append(_on_startup)

@@ -212,3 +212,38 @@ def test_the_real_command_lists_every_problem_and_exits_non_zero_without_a_trace
         assert "SLACK_CLIENT_ID is not set" in result.stderr
     assert result.stderr.count("Delegate cannot start") == 1
     assert "hunter2pw" not in result.stderr and "0123456789abcdef" not in result.stderr
+
+
+def test_privacy_and_support_links_are_read_and_checked() -> None:
+    settings = Settings.from_env(
+        {
+            "DELEGATE_PRIVACY_URL": " https://example.com/privacy ",
+            "DELEGATE_SUPPORT_URL": "https://help.example.com/?a=1&b=2",
+        }
+    )
+    assert settings.privacy_url == "https://example.com/privacy"
+    assert settings.support_url == "https://help.example.com/?a=1&b=2"
+    assert Settings.from_env({}).privacy_url is None and Settings.from_env({"DELEGATE_SUPPORT_URL": ""}).support_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "policies.example.org/privacy",
+        "ftp://example.com/privacy",
+        "javascript:alert(1)",
+        "https:///no-host",
+        "https://example.com/our privacy",
+        "https://example.com/a|b",
+        'https://example.com/"x',
+        "https://admin:hunter2@example.com/privacy",
+        "https://[::1/privacy",
+        "https://example.com/" + "p" * 500,
+    ],
+)
+def test_a_malformed_privacy_or_support_link_is_named_and_not_echoed(url: str) -> None:
+    for name in ("DELEGATE_PRIVACY_URL", "DELEGATE_SUPPORT_URL"):
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({name: url})
+        message = str(caught.value)
+        assert name in message and "hunter2" not in message and url not in message

@@ -35,7 +35,16 @@ from slack_sdk.web import SlackResponse
 from stores import SQLAlchemyInstallationStore, SQLAlchemyOAuthStateStore
 from stores.schema import utcnow
 
-from .pages import FAILURES, REDIRECT_ERRORS, failure_page, malformed_link_page, success_page, unknown_scope_page
+from .pages import (
+    FAILURES,
+    REDIRECT_ERRORS,
+    STARTED_ELSEWHERE,
+    Guide,
+    failure_page,
+    malformed_link_page,
+    success_page,
+    unknown_scope_page,
+)
 
 __all__ = [
     "CONNECT_PATH",
@@ -48,6 +57,7 @@ __all__ = [
     "OAuthObserver",
     "StartParameters",
     "UnknownScope",
+    "app_home_link",
     "build_oauth_settings",
     "connect_url",
     "on_clock",
@@ -61,6 +71,7 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # Slack's workspace ids start with T and org (Enterprise Grid) ids with E; both are uppercase letters and digits.
 _TEAM = re.compile(r"[TE][A-Z0-9]{2,31}")
+_APP = re.compile(r"A[A-Z0-9]{2,31}")  # a Slack app id
 # Slack's codes are dot-separated digits and hex; anything else is not worth a call to oauth.v2.access.
 _CODE = re.compile(r"[A-Za-z0-9._-]{1,256}")
 _MAX_SCOPES_LENGTH = 1024
@@ -180,8 +191,10 @@ def build_oauth_settings(
     slack_home_url: str = "slack://open",
     after_install: Callable[[Installation], None] | None = None,
     observer: OAuthObserver | None = None,
+    guide: Guide | None = None,
 ) -> OAuthSettings:
-    """OAuth settings for "Add to Slack" (bot and user scopes) with Delegate's result pages."""
+    """OAuth settings for "Add to Slack" (bot and user scopes) with Delegate's result pages, which tell a new person
+    what to do next from `guide` (the commands to try, the support and privacy links)."""
 
     def success(args: SuccessArgs) -> BoltResponse:
         installation: Installation = args.installation
@@ -198,7 +211,8 @@ def build_oauth_settings(
                 team_name=installation.team_name or installation.enterprise_name,
                 user_scopes=list(installation.user_scopes or []),
                 bot_installed=installation.bot_token is not None,
-                home_url=slack_home_url,
+                home_url=app_home_link(slack_home_url, installation),
+                guide=guide,
             ),
             args.settings.state_utils.build_set_cookie_for_deletion(),
         )
@@ -215,9 +229,18 @@ def build_oauth_settings(
         # Bolt reads the callback's own error parameter first: that one is the link's text, not Slack's answer.
         if "error" in args.request.query and reason not in REDIRECT_ERRORS:
             reason = "unknown"
+        retry_url = "/"
+        if reason == "invalid_browser" and not (args.request.query.get("state") or [""])[0]:
+            # No state at all: Slack started this authorization, not Delegate's install link. The code is left unused.
+            reason, retry_url = STARTED_ELSEWHERE, INSTALL_PATH
+            logger.warning(
+                "an authorization started on Slack's side reached the callback without a state and was refused; for the "
+                "Slack Marketplace, turn on direct install with %s as the Direct Install URL",
+                INSTALL_PATH,
+            )
         if observer is not None:
             observer.oauth_failed(reason if reason in FAILURES or reason == "unknown" else "other")  # a bounded label
-        status, body = failure_page(reason, "/")
+        status, body = failure_page(reason, retry_url, guide)
         return _html(status, body, args.settings.state_utils.build_set_cookie_for_deletion())
 
     settings = OAuthSettings(
@@ -340,6 +363,15 @@ class ErrorRecordingClient(WebClient):
             status = error.response.status_code
             _last_error.code = "slack_unreachable" if status >= 500 else str(error.response.get("error") or "unknown_error")
             raise
+
+
+def app_home_link(slack_home_url: str, installation: Installation) -> str:
+    """Where "Open Slack" leads: Delegate's Home tab in the Slack client, where the next steps are, when Slack named the
+    app and the workspace; else `slack_home_url` as configured (the sandbox's console in sandbox mode)."""
+    app_id, team_id = installation.app_id or "", installation.team_id or ""
+    if slack_home_url != "slack://open" or not _APP.fullmatch(app_id) or not _TEAM.fullmatch(team_id):
+        return slack_home_url
+    return f"slack://app?{urlencode({'team': team_id, 'id': app_id, 'tab': 'home'})}"
 
 
 def connect_url(base_url: str, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:

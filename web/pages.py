@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
 __all__ = [
     "FAILURES",
     "REDIRECT_ERRORS",
+    "STARTED_ELSEWHERE",
     "Failure",
+    "Guide",
     "failure_for",
     "failure_page",
+    "help_links",
     "malformed_link_page",
     "page",
+    "success_page",
     "too_many_starts_page",
     "unknown_scope_page",
 ]
@@ -44,6 +49,10 @@ class Failure:
     retry: bool = True
     from_slack: bool = False
 
+
+# Slack sent the person back with a code but no state: the authorization was started on Slack's side (the Marketplace
+# listing without direct install, or the "Add to Slack" button of the app's settings page), not from /slack/install.
+STARTED_ELSEWHERE = "started_elsewhere"
 
 FAILURES: dict[str, Failure] = {
     "access_denied": Failure(
@@ -110,6 +119,13 @@ FAILURES: dict[str, Failure] = {
         "Delegate could not finish talking to Slack, so the connection was not saved. Wait a minute and start again.",
         502,
     ),
+    STARTED_ELSEWHERE: Failure(
+        "Please add Delegate from its install link",
+        "Slack sent you here from an installation Delegate did not start, so Delegate cannot check that this browser "
+        "began it, and nothing was changed. Start from Delegate's own install link: Slack asks you again, and it "
+        "completes.",
+        400,
+    ),
     "storage_error": Failure(
         "Your connection could not be saved",
         "Slack approved the connection but Delegate could not store it. Nothing half-done was kept; try again, and "
@@ -134,12 +150,13 @@ def failure_for(reason: str) -> Failure:
     return FAILURES.get(reason, UNKNOWN)
 
 
-def failure_page(reason: str, retry_url: str) -> tuple[int, str]:
+def failure_page(reason: str, retry_url: str, guide: Guide | None = None) -> tuple[int, str]:
     """The status and page for a failed callback; only a known name is shown, never arbitrary text."""
     failure = failure_for(reason)
     body = f"<p>{escape(failure.explanation)}</p>"
     if failure.from_slack:
         body += f"<p><small>Slack's reason: <code>{escape(reason)}</code></small></p>"
+    body += help_links(guide)
     links = [("Start again", retry_url)] if failure.retry else []
     return failure.status, page(failure.title, body, links=links)
 
@@ -172,13 +189,50 @@ def too_many_starts_page(retry_after: int) -> str:
     return page("Please wait a moment", body)
 
 
-def success_page(*, team_name: str | None, user_scopes: list[str], bot_installed: bool, home_url: str) -> str:
+@dataclass(frozen=True)
+class Guide:
+    """What the pages tell a new person to do next: the commands to try (from the manifest: `(syntax, what it does)`)
+    and the operator's support and privacy pages (DELEGATE_SUPPORT_URL, DELEGATE_PRIVACY_URL)."""
+
+    commands: Sequence[tuple[str, str]] = ()
+    support_url: str | None = None
+    privacy_url: str | None = None
+
+
+def help_links(guide: Guide | None) -> str:
+    """A line with the support and privacy links, or nothing when the operator set neither."""
+    if guide is None:
+        return ""
+    links = [(label, url) for label, url in (("Get help", guide.support_url), ("Privacy policy", guide.privacy_url)) if url]
+    if not links:
+        return ""
+    return "<p><small>" + " · ".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links) + "</small></p>"
+
+
+def success_page(
+    *, team_name: str | None, user_scopes: list[str], bot_installed: bool, home_url: str, guide: Guide | None = None
+) -> str:
+    """What a person sees once installed or connected: what Delegate may now do, and what to do next."""
+    guide = guide or Guide()
     what = "installed in" if bot_installed else "connected to your account in"
     scopes = ", ".join(f"<code>{escape(s)}</code>" for s in user_scopes) or "none"
     body = (
         f"<p>Delegate is {what} <strong>{escape(team_name or 'your workspace')}</strong>.</p>"
         f"<p>It may now act as you with these permissions: {scopes}.</p>"
-        "<p>Go back to Slack and type <code>/delegate help</code> to see what it can do for you. "
+        "<h2>What to do next</h2>"
+    )
+    if guide.commands:
+        items = "".join(f"<li><code>{escape(syntax)}</code>: {escape(does)}</li>" for syntax, does in guide.commands)
+        body += f"<p>Back in Slack, try these in any channel:</p><ul>{items}</ul>"
+    body += (
+        "<p>Type <code>/delegate help</code> to see what it can do for you. "
         "You can disconnect at any time with <code>/delegate disconnect</code>.</p>"
     )
+    if bot_installed:
+        body += (
+            "<p>Everyone else in the workspace connects their own account: in Slack, open Delegate's <strong>Home</strong> "
+            "tab and press <strong>Connect Delegate</strong>, or type <code>/delegate connect</code>. Delegate only ever "
+            "acts as the person who asked, with their own permission.</p>"
+        )
+    body += help_links(guide)
     return page("You're connected", body, links=[("Open Slack", home_url)])

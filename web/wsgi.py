@@ -19,7 +19,7 @@ from stores.log_context import log_context
 
 from .guard import RequestGuard
 from .oauth import CONNECT_PATH, INSTALL_PATH, DelegateOAuthFlow
-from .pages import page, too_many_starts_page
+from .pages import Guide, help_links, page, too_many_starts_page
 from .ratelimit import StartLimiter, client_address
 
 if TYPE_CHECKING:
@@ -68,12 +68,17 @@ class MetricsEndpoint(Protocol):
     def render(self) -> tuple[str, bytes]: ...
 
 
-def landing_page() -> str:
+# Where the Slack Marketplace listing and the pages link the operator's privacy policy and support page.
+PRIVACY_PATH = "/privacy"
+SUPPORT_PATH = "/support"
+
+
+def landing_page(guide: Guide | None = None) -> str:
     body = (
         "<p>Delegate acts as you in Slack: it posts as you, sets your status, snoozes your notifications and "
         "searches your messages, with your own token, refreshed safely.</p>"
         "<p>A workspace admin adds it once; everyone else connects their own account.</p>"
-    )
+    ) + help_links(guide)
     return page("Delegate", body, links=[("Add to Slack", INSTALL_PATH), ("Connect my Slack account", CONNECT_PATH)])
 
 
@@ -91,6 +96,7 @@ class DelegateWSGI(SlackRequestHandler):
         path: str = "/slack/events",
         start_limiter: StartLimiter | None = None,
         trusted_proxies: Collection[str] = (),
+        guide: Guide | None = None,
     ):
         super().__init__(app, path=path)
         self.health_check = health_check  # /healthz: the process answers (and whatever this adds; app.py adds nothing)
@@ -102,6 +108,7 @@ class DelegateWSGI(SlackRequestHandler):
         # Each install or connect start writes a state row: limited per client address (see web/ratelimit.py).
         self.start_limiter = start_limiter if start_limiter is not None else StartLimiter()
         self.trusted_proxies = frozenset(trusted_proxies)
+        self.guide = guide  # the landing page's help links; /privacy and /support lead to them
 
     def stop(self, timeout: float = 10) -> None:
         """Stop this process's refresher (a refresh in flight finishes and is saved), waiting at most timeout seconds."""
@@ -131,7 +138,10 @@ class DelegateWSGI(SlackRequestHandler):
     def _get_http_response(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
         if request.method == "GET":
             if request.path in ("/", ""):
-                return WsgiHttpResponse(status=200, headers=HTML, body=landing_page())
+                return WsgiHttpResponse(status=200, headers=HTML, body=landing_page(self.guide))
+            link = self._public_link(request.path)
+            if link is not None:
+                return WsgiHttpResponse(status=302, headers={**HTML, "location": [link]}, body="")
             if request.path == "/healthz":
                 healthy = self.health_check() if self.health_check is not None else True
                 return WsgiHttpResponse(status=200 if healthy else 503, headers=TEXT, body="ok" if healthy else "unhealthy")
@@ -147,6 +157,12 @@ class DelegateWSGI(SlackRequestHandler):
         if response.status == 404:
             return WsgiHttpResponse(status=404, headers=HTML, body=page("Not found", "<p>There is nothing here.</p>"))
         return response
+
+    def _public_link(self, path: str) -> str | None:
+        """Where /privacy or /support lead (DELEGATE_PRIVACY_URL, DELEGATE_SUPPORT_URL); None when not set (a 404)."""
+        if self.guide is None:
+            return None
+        return {PRIVACY_PATH: self.guide.privacy_url, SUPPORT_PATH: self.guide.support_url}.get(path)
 
     def _metrics(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
         assert self.metrics is not None

@@ -102,6 +102,8 @@ class FakeDelegate:
     manager: FakeManager = field(default_factory=FakeManager)
     user_scopes: tuple[str, ...] = ALL_SCOPES
     clock: Callable[[], datetime] = field(default_factory=lambda: real_now)
+    support_url: str | None = None
+    privacy_url: str | None = None
 
     def connect_url(self, *, team_id: str | None, user_scopes: Sequence[str] | None = None) -> str:
         query = {"team": team_id or "", "scopes": ",".join(user_scopes) if user_scopes is not None else "*"}

@@ -111,3 +111,38 @@ def test_the_state_cookie_is_secure_when_the_redirect_uri_is_https() -> None:
         _, attributes = cookie_attributes(header)
         assert "secure" in attributes and attributes["samesite"] == "Lax" and "httponly" in attributes
     assert settings.state_utils.is_valid_browser("abc", {"cookie": ["slack-app-oauth-state=abc"]})
+
+
+def test_privacy_and_support_are_not_found_until_the_operator_sets_them(delegate: Delegate) -> None:
+    for path in ("/privacy", "/support"):
+        page = fetch(delegate.base_url + path)
+        assert page.status == 404 and "location" not in page.headers
+    landing = fetch(delegate.base_url + "/").body
+    assert "Privacy policy" not in landing and "Get help" not in landing
+
+
+def test_a_callback_without_state_uses_no_code_and_leads_to_the_install_link(delegate: Delegate) -> None:
+    before = token_tables(delegate)
+    grants = delegate.sandbox.counters()["grants"].get("authorization_code", 0)
+    for query in ("code=1.2.abc", "code=1.2.abc&state=", "state=&code=1.2.abc&utm_source=marketplace"):
+        page = fetch(f"{delegate.base_url}/slack/oauth_redirect?{query}", cookie="slack-app-oauth-state=left-over")
+        assert page.status == 400 and "Please add Delegate from its install link" in page.body, query
+        assert 'href="/slack/install"' in page.body
+    cancelled = fetch(f"{delegate.base_url}/slack/oauth_redirect?error=access_denied&state=")
+    assert cancelled.status == 200 and "You cancelled" in cancelled.body  # a cancel says so, state or not
+    assert token_tables(delegate) == before
+    assert delegate.sandbox.counters()["grants"].get("authorization_code", 0) == grants
+
+
+def test_open_slack_leads_to_delegates_home_tab_where_slack_named_the_app_and_workspace() -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from web.oauth import app_home_link
+
+    def installed(**values: str | None) -> Installation:
+        return Installation(user_id="U1", **{"app_id": "A0APP", "team_id": "T0TEAM", **values})  # type: ignore[arg-type]
+
+    assert app_home_link("slack://open", installed()) == "slack://app?team=T0TEAM&id=A0APP&tab=home"
+    assert app_home_link("http://127.0.0.1:4000/", installed()) == "http://127.0.0.1:4000/"  # the sandbox's console
+    for odd in ({"app_id": None}, {"team_id": None}, {"app_id": "A0&x=1"}, {"team_id": "T0\r\nX"}):
+        assert app_home_link("slack://open", installed(**odd)) == "slack://open", odd

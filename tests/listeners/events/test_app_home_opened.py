@@ -65,3 +65,25 @@ def test_a_revoked_connection_says_it_was_revoked_in_slack_when_and_offers_to_co
     again, _ = buttons(view)
     assert again["text"]["text"] == "Connect again"
     assert "not connected" not in said
+
+
+def test_the_next_steps_follow_the_connection_and_name_every_command_and_the_operators_links() -> None:
+    from listeners import manifest
+
+    w = world(connected=False)
+    before = text_of(home_view(w.delegate, _person(w)))
+    assert "Once you have connected" in before and "Try these" not in before
+    assert "Get help" not in before and "Privacy policy" not in before  # none set: no dead links
+
+    w.delegate.manager.info = connection("needs_reauth")
+    assert "Once you have connected" in text_of(home_view(w.delegate, _person(w)))
+
+    w.delegate.manager.info = connection()
+    w.delegate.support_url = "https://help.example.com/?a=1&b=<2>"
+    w.delegate.privacy_url = "https://example.com/privacy"
+    after = text_of(home_view(w.delegate, _person(w)))
+    assert "Try these" in after and "Once you have connected" not in after
+    for entry in manifest.slash_command_details():
+        assert entry.command in after and entry.description in after
+    assert "<https://help.example.com/?a=1&amp;b=&lt;2&gt;|Get help>" in after
+    assert "<https://example.com/privacy|Privacy policy>" in after

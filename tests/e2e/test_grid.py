@@ -172,3 +172,18 @@ def test_an_org_level_revocation_and_uninstall_clean_up_everything_under_the_org
     org.sandbox.send_slash_command(CLEO, "/post-as-me", "after uninstall", channel_id=SOUTH_GENERAL)
     wait_for(lambda: shown_to(org, CLEO, "not installed"))
     assert posted(org, SOUTH_GENERAL, "after uninstall") == []
+
+
+def test_the_org_wide_install_and_the_shared_channel_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    from tests.conftest import _reset_postgres as reset_postgres
+
+    reset_postgres(postgres_url)  # the session's schema, emptied of earlier tests' rows
+    with running_delegate(tmp_path, database_url=postgres_url, **organisation()) as org:
+        assert org.authorize(OLIVIA, "/slack/install", org_wide=True).status == 200
+        org.sandbox.send_slash_command(SAM, "/post-as-me", "sam here", channel_id=SHARED)
+        wait_for(lambda: shown_to(org, SAM, "connect your Slack account"))
+        assert org.connect(SAM).status == 200 and connected_as(org, GRID_ENTERPRISE, None, SAM)
+        org.sandbox.send_slash_command(SAM, "/post-as-me", "sam again", channel_id=SHARED)
+        [message] = wait_for(lambda: posted(org, SHARED, "sam again"))
+        assert message["user"] == SAM and posted(org, SHARED, "sam here") == []
+        assert [c["user_id"] for c in user_calls(org, "chat.postMessage")] == [SAM]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 from wsgiref.simple_server import make_server
 
 import pytest
@@ -17,6 +18,7 @@ from sandbox.config import GRID_ENTERPRISE, GRID_NORTH, GRID_SOUTH, SandboxConfi
 from sandbox.server import SandboxServer
 from sandbox.testing import running_sandbox
 from tests.sandbox.conftest import BOT_SCOPES, USER_SCOPES, QuietHandler
+from tests.sandbox.httputil import consent_token, request
 
 OLIVIA, NORA, SAM, CLEO = "W0OLIVIA01", "W0NORA0002", "W0SAM00003", "W0CLEO0004"
 NORTH_GENERAL, SOUTH_GENERAL, SHARED = "C0NORTHGN1", "C0SOUTHGN2", "C0SHARED03"
@@ -170,11 +172,46 @@ def test_an_org_wide_uninstall_revokes_every_org_level_token_and_tells_the_org(
 
 
 def test_the_consent_page_offers_the_whole_org_on_grid_only(grid: SandboxServer, sandbox: SandboxServer) -> None:
-    from tests.e2e.harness import fetch
+    query = {"client_id": grid.config.client_id, "scope": "commands", "user_scope": "chat:write", "team": GRID_ENTERPRISE}
+    page = request("GET", f"{grid.authorize_url}?{urlencode(query)}")
+    assert page.status == 200 and "the whole organisation" in page.text
+    assert f"value='{GRID_ENTERPRISE}' checked" in page.text
+    plain = request("GET", f"{sandbox.authorize_url}?client_id={sandbox.config.client_id}&scope=commands")
+    assert plain.status == 200 and "install_on" not in plain.text
 
-    query = f"client_id={grid.config.client_id}&scope=commands&user_scope=chat:write&team={GRID_ENTERPRISE}"
-    page = fetch(f"{grid.authorize_url}?{query}")
-    assert page.status == 200 and "the whole organisation" in page.body
-    assert f"value='{GRID_ENTERPRISE}' checked" in page.body
-    plain = fetch(f"{sandbox.authorize_url}?client_id={sandbox.config.client_id}&scope=commands")
-    assert plain.status == 200 and "install_on" not in plain.body
+
+def test_pressing_allow_for_the_whole_org_needs_an_org_admin(grid: SandboxServer) -> None:
+    query = {"client_id": grid.config.client_id, "scope": BOT_SCOPES, "user_scope": USER_SCOPES, "state": "s1"}
+
+    def allow(user_id: str, install_on: str) -> Any:
+        form = {**query, "action": "allow", "user_id": user_id, "install_on": install_on}
+        return request("POST", grid.authorize_url, form={**form, "consent_token": consent_token(grid, query)})
+
+    refused = allow(NORA, GRID_ENTERPRISE)
+    assert refused.status == 400 and "org_admin_required" in refused.text and "Location" not in refused.headers
+    assert grid.tokens() == []
+    allowed = allow(OLIVIA, GRID_ENTERPRISE)
+    assert allowed.status == 302
+    code = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"][0]
+    client = WebClient(base_url=grid.api_url)
+    answer = client.oauth_v2_access(client_id=grid.config.client_id, client_secret=grid.config.client_secret, code=code)
+    assert answer["is_enterprise_install"] is True and answer["team"] is None
+    assert answer["enterprise"]["id"] == GRID_ENTERPRISE
+    elsewhere = allow(SAM, GRID_NORTH)  # a workspace Sam is not in
+    assert elsewhere.status == 400 and "not_in_team" in elsewhere.text
+
+
+def test_an_org_wide_install_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "grid-state.sqlite3"
+    first = SandboxServer(SandboxConfig.grid(), state_path=path).start()
+    try:
+        token = first.install(OLIVIA, scope=BOT_SCOPES, user_scope=USER_SCOPES, org_wide=True)["authed_user"]["access_token"]
+    finally:
+        first.close()
+    second = SandboxServer(SandboxConfig.grid(), state_path=path).start()
+    try:
+        who = WebClient(base_url=second.api_url, token=token).auth_test()
+        assert who["is_enterprise_install"] is True and who["team_id"] == GRID_ENTERPRISE
+        assert second.state.org_installed(GRID_SOUTH)  # the org-wide install is remembered: South still has the app
+    finally:
+        second.close()

@@ -155,6 +155,14 @@ def test_separate_workspace_installs_never_lend_one_workspaces_token_to_the_othe
     assert [(c["user_id"], c["team_id"]) for c in user_calls(workspaces, "chat.postMessage")][-1] == (SAM, GRID_SOUTH)
 
 
+def test_a_person_deactivated_in_the_org_loses_their_org_level_connection(org: Delegate) -> None:
+    assert org.connect(CLEO).status == 200 and org.connect(SAM).status == 200
+    org.sandbox.deactivate_user(CLEO)  # user_change, to the org-wide installation (is_enterprise_install)
+    org.sandbox.wait_for_events()
+    wait_for(lambda: (row := org.user_row(CLEO)) is not None and row.status == "revoked")
+    assert connected_as(org, GRID_ENTERPRISE, None, SAM)
+
+
 def test_an_org_level_revocation_and_uninstall_clean_up_everything_under_the_org(org: Delegate) -> None:
     assert org.connect(SAM).status == 200 and org.connect(CLEO).status == 200
     org.sandbox.revoke_tokens(SAM)  # tokens_revoked, for the org-wide installation

@@ -215,3 +215,33 @@ def test_an_org_wide_install_survives_a_restart(tmp_path: Path) -> None:
         assert second.state.org_installed(GRID_SOUTH)  # the org-wide install is remembered: South still has the app
     finally:
         second.close()
+
+
+@pytest.mark.browser
+def test_the_console_and_consent_page_in_a_browser_on_grid(grid: SandboxServer, chromium: Any) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    try:
+        page.goto(grid.url)
+        page.select_option("#user-select", SAM)  # South only: South's channels and the one shared into South
+        page.wait_for_function("document.querySelector('#channel-select').options.length === 2")
+        options = page.eval_on_selector_all("#channel-select option", "options => options.map(o => o.textContent)")
+        assert options == ["#south-general", "#shared-launch (shared)"]
+        page.select_option("#user-select", CLEO)  # both workspaces: all three channels
+        page.wait_for_function("document.querySelector('#channel-select').options.length === 3")
+        # The consent page: Olivia, an org admin, picks the whole organisation and presses Allow.
+        page.route("http://127.0.0.1:3000/**", lambda route: route.fulfill(body="ok"))
+        query = urlencode({"client_id": grid.config.client_id, "scope": BOT_SCOPES, "user_scope": USER_SCOPES, "state": "g"})
+        page.goto(f"{grid.authorize_url}?{query}")
+        page.check(f"input[name='user_id'][value='{OLIVIA}']")
+        page.check(f"input[name='install_on'][value='{GRID_ENTERPRISE}']")
+        page.click("#allow")
+        page.wait_for_url("http://127.0.0.1:3000/**")
+        code = parse_qs(urlsplit(page.url).query)["code"][0]
+    finally:
+        context.close()
+    answer = WebClient(base_url=grid.api_url).oauth_v2_access(
+        client_id=grid.config.client_id, client_secret=grid.config.client_secret, code=code
+    )
+    assert answer["is_enterprise_install"] is True and answer["authed_user"]["id"] == OLIVIA

@@ -224,11 +224,7 @@ class Delivery:
             "token": self.state.config.verification_token,
             "team_id": team["id"],
             "team_domain": team["domain"],
-            **(
-                {"enterprise_id": team["enterprise_id"], "enterprise_name": team["enterprise_name"]}
-                if "enterprise_id" in team
-                else {}
-            ),
+            **{key: team[key] for key in ("enterprise_id", "enterprise_name") if key in team},
             "channel_id": channel.id,
             "channel_name": channel.name,
             "user_id": user["id"],
@@ -254,8 +250,8 @@ class Delivery:
 
         def channel_id(name: str) -> str | None:
             with state.lock:
-                for channel in state.channels.values():
-                    if channel.team_id == team_id and channel.name == name and not channel.id.startswith("D"):
+                for channel in state.channels.values():  # the workspace's own, and (Grid) those shared into it
+                    if channel.in_team(team_id) and channel.name == name and not channel.id.startswith("D"):
                         return channel.id if channel.visible_to(user_id) else None
             return None
 
@@ -263,7 +259,7 @@ class Delivery:
             with state.lock:
                 for person in state.users.values():
                     names = (person.user.name, person.display_name.lower())
-                    if person.user.team_id == team_id and not person.deleted and name in names:
+                    if team_id in person.user.workspaces and not person.deleted and name in names:
                         return person.user.id
             return None
 

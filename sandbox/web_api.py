@@ -209,8 +209,9 @@ def _sees(call: Call, person: UserState) -> bool:
     state, token = call.state, call.caller
     if any(state.reaches(token, team) for team in person.user.workspaces):
         return True
-    org = state.enterprise_of(person.user.team_id)
-    return org is not None and org.id == (token.enterprise_id or getattr(state.enterprise_of(token.team_id), "id", None))
+    theirs = state.enterprise_of(person.user.team_id)
+    ours = token.enterprise_id or (org.id if (org := state.enterprise_of(token.team_id)) is not None else None)
+    return theirs is not None and theirs.id == ours
 
 
 def users_info(call: Call) -> dict[str, Any]:

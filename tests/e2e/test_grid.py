@@ -90,10 +90,14 @@ def test_a_person_of_the_other_workspace_in_the_shared_channel_acts_only_with_th
     assert (message["user"], message["as"], message["team"]) == (SAM, "user", GRID_SOUTH)
     [call] = user_calls(org, "chat.postMessage")
     assert (call["user_id"], call["enterprise_id"], call["is_enterprise_install"]) == (SAM, GRID_ENTERPRISE, True)
-    # Nora (North only), not connected, in the same channel: prompted; still only Sam's one call.
+    # From his own workspace's channel, naming the shared one (Slack escapes #shared-launch for him: it is in South).
+    org.sandbox.send_slash_command(SAM, "/post-as-me", "#shared-launch over here", channel_id=SOUTH_GENERAL)
+    [named] = wait_for(lambda: posted(org, SHARED, "over here"))
+    assert named["user"] == SAM and posted(org, SOUTH_GENERAL, "over here") == []
+    # Nora (North only), not connected, in the same channel: prompted; still only Sam's calls.
     org.sandbox.send_slash_command(NORA, "/post-as-me", "nora here", channel_id=SHARED)
     wait_for(lambda: shown_to(org, NORA, "connect your Slack account"))
-    assert posted(org, SHARED, "nora here") == [] and len(user_calls(org, "chat.postMessage")) == 1
+    assert posted(org, SHARED, "nora here") == [] and {c["user_id"] for c in user_calls(org, "chat.postMessage")} == {SAM}
 
 
 def test_a_person_in_both_workspaces_connects_once_and_acts_from_either(org: Delegate) -> None:

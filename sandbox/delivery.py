@@ -220,11 +220,12 @@ class Delivery:
         user, team = self._person(user_id, team_id, channel_id)
         channel = self.state.channel(team["id"], channel_id or self._default_channel(team["id"]))
         command = command if command.startswith("/") else f"/{command}"
+        org: dict[str, Any] = {key: team[key] for key in ("enterprise_id", "enterprise_name") if key in team}
         payload = {
             "token": self.state.config.verification_token,
             "team_id": team["id"],
             "team_domain": team["domain"],
-            **{key: team[key] for key in ("enterprise_id", "enterprise_name") if key in team},
+            **org,
             "channel_id": channel.id,
             "channel_name": channel.name,
             "user_id": user["id"],

@@ -129,6 +129,10 @@ def test_shortcuts_and_app_home_work_in_both_workspaces_as_the_person(org: Deleg
     org.sandbox.send_view_submission(SAM, reply_form["id"], {"message": {"value": "on my way"}})
     [reply] = wait_for(lambda: posted(org, SHARED, "on my way"))
     assert (reply["user"], reply.get("thread_ts")) == (SAM, said["ts"])
+    # Nora (not connected) runs the same shortcut in North: the form tells her to connect; nobody's token is used.
+    org.sandbox.send_global_shortcut(NORA, "set_my_status", team_id=GRID_NORTH)
+    wait_for(lambda: [v for v in modals(org, NORA) if "onnect" in str(v["blocks"])])
+    assert {c["user_id"] for c in user_calls(org, "users.profile.set")} == {SAM}
     for person, team in ((SAM, GRID_SOUTH), (OLIVIA, GRID_NORTH), (NORA, GRID_NORTH)):
         org.sandbox.send_app_home_opened(person, team_id=team)
 
@@ -199,3 +203,19 @@ def test_the_org_wide_install_and_the_shared_channel_on_postgresql(tmp_path: Pat
         [message] = wait_for(lambda: posted(org, SHARED, "sam again"))
         assert message["user"] == SAM and posted(org, SHARED, "sam here") == []
         assert [c["user_id"] for c in user_calls(org, "chat.postMessage")] == [SAM]
+
+
+def test_org_level_tokens_rotate_after_twelve_hours_and_stay_the_persons(org: Delegate) -> None:
+    assert org.connect(SAM).status == 200
+    before = org.sandbox.tokens(SAM)
+    org.sandbox.advance_clock(13 * 3600)  # every token has expired: the bot's and Sam's org-level ones
+    org.sandbox.send_slash_command(SAM, "/post-as-me", "after the night", channel_id=SHARED)
+    [message] = wait_for(lambda: posted(org, SHARED, "after the night"))
+    assert message["user"] == SAM
+    [renewal] = [r for r in org.sandbox.refreshes(SAM) if r["kind"] == "user"]
+    renewed = [t for t in org.sandbox.tokens(SAM) if t["grant"] == "refresh_token"]
+    assert len(renewed) == 1 and renewed[0]["enterprise_id"] == GRID_ENTERPRISE and renewed[0]["team_id"] is None
+    assert renewal["old_token"] == before[0]["token"]
+    [call] = user_calls(org, "chat.postMessage")
+    assert call["user_id"] == SAM and call["token"] == renewed[0]["token"]  # the renewed org-level token acted
+    assert connected_as(org, GRID_ENTERPRISE, None, SAM)

@@ -156,10 +156,11 @@ class Delivery:
         """The `user` and `team` of a payload: the person, and the workspace they act in.
 
         That workspace is `team_id` (one of theirs), else the workspace of `channel_id` if they belong to it, else one
-        of theirs the channel is shared into, else their home one. On Enterprise Grid, as Slack documents for
-        interaction payloads, `team` also carries `enterprise_id` and `enterprise_name`, and `user.team_id` is the
-        org's id, not the workspace's ("The user.team_id will report an enterprise organization ID (which starts with
-        an E) instead of team ID", https://docs.slack.dev/reference/interaction-payloads/block_suggestion-payload).
+        of theirs the channel is shared into, else their home one. On Enterprise Grid `team` also carries
+        `enterprise_id` and `enterprise_name` (https://docs.slack.dev/reference/interaction-payloads/block_suggestion-payload),
+        and `user.team_id` is the workspace acted in, as in an org-wide app's shortcut payload reported to Bolt
+        (`'user': {'id': 'Wxxx', 'team_id': 'Txxx', ...}`, https://github.com/slackapi/bolt-python/pull/23). Slack's
+        block_suggestion page says `user.team_id` may instead be the org's id; the sandbox does not model that.
         """
         with self.state.lock:
             person = self.state.user(user_id)
@@ -175,12 +176,7 @@ class Delivery:
                 raise SlackError("not_in_team")
             team = self.state.team(team_id)
             org = self.state.enterprise_of(team.id)
-            user = {
-                "id": person.user.id,
-                "username": person.user.name,
-                "name": person.user.name,
-                "team_id": org.id if org is not None else team.id,
-            }
+            user = {"id": person.user.id, "username": person.user.name, "name": person.user.name, "team_id": team.id}
             where: dict[str, Any] = {"id": team.id, "domain": team.domain}
             if org is not None:
                 where.update({"enterprise_id": org.id, "enterprise_name": org.name})
@@ -313,14 +309,18 @@ class Delivery:
     # ----- interactivity -----
 
     async def global_shortcut(self, user_id: str, callback_id: str, team_id: str | None = None) -> dict[str, Any]:
-        """Run a global shortcut as a user (in `team_id`, a workspace of theirs; default their home one)."""
+        """Run a global shortcut as a user (in `team_id`, a workspace of theirs; default their home one).
+
+        For an org-wide installation `team` is null, and only `user.team_id` names the workspace, as in the org-wide
+        shortcut payload reported to Bolt (https://github.com/slackapi/bolt-python/pull/23).
+        """
         user, team = self._person(user_id, team_id)
         trigger_id = self.state.new_trigger(team["id"], user["id"])
         payload = {
             "type": "shortcut",
             "token": self.state.config.verification_token,
             "action_ts": self._action_ts(),
-            "team": team,
+            "team": None if self.state.org_installed(team["id"]) else team,
             "user": user,
             **self._org(team["id"]),
             "callback_id": callback_id,

@@ -130,13 +130,18 @@ def test_grid_payloads_carry_the_org_and_the_workspace_acted_in(grid: SandboxSer
         "id": GRID_ENTERPRISE,
         "name": "Sandbox Grid",
     }
-    assert shortcut["team"] == {
+    assert shortcut["team"] is None  # an org-wide install's global shortcut: only user.team_id names the workspace
+    assert shortcut["user"] == {"id": SAM, "username": "sam", "name": "sam", "team_id": GRID_SOUTH}
+    grid.say(NORA, SHARED, "a message")
+    [said] = grid.messages(SHARED)
+    grid.send_message_shortcut(SAM, "reply_as_me", channel_id=SHARED, message_ts=said["ts"])
+    assert received[-1]["team"] == {
         "id": GRID_SOUTH,
         "domain": "grid-south",
         "enterprise_id": GRID_ENTERPRISE,
         "enterprise_name": "Sandbox Grid",
     }
-    assert shortcut["user"]["id"] == SAM and shortcut["user"]["team_id"] == GRID_ENTERPRISE  # as Slack documents on Grid
+    assert received[-1]["user"]["team_id"] == GRID_SOUTH and received[-1]["is_enterprise_install"] is True
     grid.send_app_home_opened(NORA)
     grid.wait_for_events()
     event = received[-1]

@@ -7,17 +7,23 @@ sandbox's record of which token made each Web API call, so "as the person" means
 
 from __future__ import annotations
 
+import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from listeners.modals import REPLY_AS_ME_MODAL
 from sandbox.config import GRID_ENTERPRISE, GRID_NORTH, GRID_SOUTH, organisation
 from stores.rotation import TokenKey
-from tests.e2e.harness import Delegate, running_delegate, wait_for
+from tests.e2e.harness import Delegate, fetch, running_delegate, wait_for
 from tests.e2e.test_commands import modals, posted, profile, shown_to
+from tests.e2e.test_restart import start, stop
+
+__all__ = ["start"]  # a fixture of test_restart's, used here
 
 OLIVIA, NORA, SAM, CLEO = "W0OLIVIA01", "W0NORA0002", "W0SAM00003", "W0CLEO0004"
 NORTH_GENERAL, SOUTH_GENERAL, SHARED = "C0NORTHGN1", "C0SOUTHGN2", "C0SHARED03"
@@ -219,3 +225,33 @@ def test_org_level_tokens_rotate_after_twelve_hours_and_stay_the_persons(org: De
     [call] = user_calls(org, "chat.postMessage")
     assert call["user_id"] == SAM and call["token"] == renewed[0]["token"]  # the renewed org-level token acted
     assert connected_as(org, GRID_ENTERPRISE, None, SAM)
+
+
+def test_run_with_grid_keeps_the_org_in_its_own_folder_across_a_restart(start: Any, tmp_path: Path) -> None:
+    """`python app.py run --sandbox --grid` as a real process: the org-wide install survives Ctrl-C, in data/grid/."""
+
+    def post(run: Any, text: str) -> dict[str, Any]:
+        body = {"user_id": OLIVIA, "command": "/post-as-me", "text": text, "channel_id": SHARED, "team_id": GRID_SOUTH}
+        assert run.admin("POST", "deliver/slash_command", body)["status"] == 200
+
+        def message() -> dict[str, Any] | None:
+            found = [m for m in run.admin("GET", f"messages?channel={SHARED}")["messages"] if m["text"] == text]
+            return found[0] if found else None
+
+        return wait_for(message, timeout=30)
+
+    first = start("--grid")
+    begin = fetch(f"{first.base}/slack/install")
+    cookie = begin.headers["set-cookie"].split(";", 1)[0]
+    consent = fetch(begin.location)
+    assert "the whole organisation" in consent.body
+    hidden = dict(re.findall(r"<input type='hidden' name='([^']+)' value='([^']*)'>", consent.body))
+    form = {**hidden, "user_id": OLIVIA, "install_on": GRID_ENTERPRISE, "action": "allow"}
+    decision = fetch(f"{first.sandbox}/oauth/v2/authorize", method="POST", body=urlencode(form))
+    assert decision.status == 302 and fetch(decision.location, cookie=cookie).status == 200
+    assert post(first, "before the restart")["user"] == OLIVIA
+    stop(first, signal.SIGINT)
+    second = start("--grid")
+    assert post(second, "after the restart")["user"] == OLIVIA
+    data = tmp_path / "data"
+    assert (data / "grid" / "sandbox.sqlite3").exists() and not (data / "sandbox.sqlite3").exists()

@@ -168,6 +168,7 @@ def install(
 def _grant(
     state: SandboxState, user_id: str, team_id: str, org_wide: bool, bot_scopes: list[str], user_scopes: list[str]
 ) -> dict[str, Any]:
+    """Issue the tokens of an authorization in a workspace (or, `org_wide`, its org) and return the answer."""
     person = state.user(user_id)
     team = state.team(team_id)
     if not team.distributed:
@@ -182,8 +183,8 @@ def _grant(
     if bot_scopes:
         bot_token = state.issue_token("bot", team.id, state.config.bot_user_id, bot_scopes, "authorization_code", **org)
         answer.update(_bot_fields(state, bot_token))
-        if org_wide:
-            state.installed_enterprises.add(team.enterprise_id or "")
+        if org_wide and team.enterprise_id is not None:  # install_target allows org_wide only in an org
+            state.installed_enterprises.add(team.enterprise_id)
         else:
             state.installed_teams.add(team.id)
     answer.update(_org_fields(state, team.id, team.enterprise_id, org_wide))

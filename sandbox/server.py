@@ -387,8 +387,8 @@ class SandboxServer:
         return str(answer["redirect_url"])
 
     def api_call_log(self, method: str | None = None) -> list[dict[str, Any]]:
-        """Every authenticated Web API call so far, oldest first: method and whose token made it (kind, user, team,
-        enterprise, org-level or not; the token redacted)."""
+        """The authenticated Web API calls so far (the last 10,000), oldest first: method and whose token made it
+        (kind, user, team, enterprise, org-level or not; the token redacted)."""
         with self.state.lock:
             return [dict(call) for call in self.state.call_log if method is None or call["method"] == method]
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sandbox.persistence import StateFile
 
 TokenKind = Literal["bot", "user"]
+CALL_LOG_SIZE = 10_000
 
 
 def redact(value: str | None) -> str:
@@ -218,8 +219,9 @@ class SandboxState:
         self.deliveries: list[dict[str, Any]] = []
         self.installed_teams: set[str] = set()
         self.installed_enterprises: set[str] = set()  # orgs the app is installed into org-wide
-        # Every authenticated Web API call: method, and whose token made it (redacted), newest last; not persisted.
-        self.call_log: list[dict[str, Any]] = []
+        # The last CALL_LOG_SIZE authenticated Web API calls: method, and whose token made it (redacted), newest last;
+        # bounded so that a long run or a benchmark does not grow it without end; not persisted.
+        self.call_log: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
         self.faults: list[Fault] = []
         self.api_calls: Counter[str] = Counter()
         self.grants: Counter[str] = Counter()
@@ -415,7 +417,7 @@ class SandboxState:
     # ----- tokens -----
 
     def _new_token_value(self, kind: TokenKind, team_id: str, user_id: str, rotating: bool) -> str:
-        team_number = int(hashlib.sha256(team_id.encode()).hexdigest()[:8], 16)  # an org-level token: the org id's
+        team_number = int(hashlib.sha256(team_id.encode()).hexdigest()[:8], 16)  # an org-level token passes its org's id
         user_number = int(hashlib.sha256(user_id.encode()).hexdigest()[:8], 16)
         random_part = f"{secrets.randbelow(10**12):012d}-{secrets.token_hex(16)}"
         short = "xoxp" if kind == "user" else "xoxb"

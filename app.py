@@ -354,8 +354,19 @@ def cli(ctx: click.Context) -> None:
     default=None,
     help="Sandbox mode: write the sandbox's admin API token to this file (owner-only), for scripts and tests.",
 )
+@click.option(
+    "--grid",
+    is_flag=True,
+    help="Sandbox mode: an Enterprise Grid organisation (two workspaces, a shared channel), kept in data/grid/.",
+)
 def run(
-    use_sandbox: bool, port: int | None, sandbox_port: int, workers: int | None, fresh: bool, admin_token_file: Path | None
+    use_sandbox: bool,
+    port: int | None,
+    sandbox_port: int,
+    workers: int | None,
+    fresh: bool,
+    admin_token_file: Path | None,
+    grid: bool = False,
 ) -> None:
     """Run Delegate: against Slack when a Slack app is configured, else against the built-in sandbox."""
     # One round: every malformed value and, when any Slack setting is given, every missing one (never a silent sandbox).
@@ -364,7 +375,7 @@ def run(
         settings = settings.replace(port=port)
     configure_logging(settings)
     if use_sandbox or not settings.client_id:
-        run_with_sandbox(settings, sandbox_port=sandbox_port, fresh=fresh, admin_token_file=admin_token_file)
+        run_with_sandbox(settings, sandbox_port=sandbox_port, fresh=fresh, admin_token_file=admin_token_file, grid=grid)
         return
     from stores.migrations import upgrade
 
@@ -478,7 +489,7 @@ def directory_links(settings: Settings, base_url: str) -> dict[str, str]:
 
 
 def run_with_sandbox(
-    settings: Settings, *, sandbox_port: int, fresh: bool = False, admin_token_file: Path | None = None
+    settings: Settings, *, sandbox_port: int, fresh: bool = False, admin_token_file: Path | None = None, grid: bool = False
 ) -> None:
     """Start the sandbox and Delegate together on the embedded defaults, and print the one URL to open.
 
@@ -486,19 +497,22 @@ def run_with_sandbox(
     console's "Start over" (the sandbox's on_reset empties Delegate's tables).
     """
     from sandbox.cli import write_owner_only
-    from sandbox.config import SandboxConfig
+    from sandbox.config import SandboxConfig, organisation
     from sandbox.persistence import StateFileError
     from sandbox.server import SandboxServer
     from stores.migrations import upgrade
 
     base = f"http://127.0.0.1:{settings.port}"
     redirect = f"{base}/slack/oauth_redirect"
+    if grid:  # the organisation's tokens and the single workspace's are never mixed: each in a folder of its own
+        settings = settings.replace(data_dir=settings.data_dir / "grid")
     config = SandboxConfig.from_manifest(
         MANIFEST_PATH,
         redirect_urls=[redirect],
         request_url=f"{base}/slack/events",
         links={"Add Delegate to the workspace": f"{base}/slack/install", "Connect my account": f"{base}/slack/connect"},
         directory_links=directory_links(settings, base),
+        **(organisation() if grid else {}),
     )
     config.links["Delegate in the Marketplace"] = f"/apps/{config.app_id}"  # the listing: "Add to Slack" direct install
     own_database = not os.environ.get("DATABASE_URL")

@@ -173,13 +173,19 @@ def _real_now() -> datetime:
 
 
 def person_of(context: BoltContext, user_id: str | None = None) -> Person:
-    """The acting person (or user_id, in the same installation), keyed like stores.authorize.DelegateAuthorize does."""
+    """The acting person (or user_id, in the same installation), keyed like stores.authorize.DelegateAuthorize does.
+
+    The acting person's key is the one authorize used (context["acting_person"]): on an org-wide install that is the
+    org's, with no workspace, even though Bolt's actor_team_id names the workspace the person acted in.
+    """
     workspace_team = None if context.is_enterprise_install else context.team_id
-    if user_id is None and context.actor_user_id:
+    acting = context.get("acting_person")
+    if user_id is None and acting is not None:
+        enterprise_id, team_id, who = acting
         return Person(
-            enterprise_id=context.actor_enterprise_id,
-            team_id=context.actor_team_id or workspace_team,
-            user_id=context.actor_user_id,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=who,
             workspace_id=context.actor_team_id or context.team_id,
         )
     who = user_id or context.user_id

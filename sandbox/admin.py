@@ -53,9 +53,12 @@ def revoke_tokens(runtime: Runtime, user_id: str) -> dict[str, Any]:
     state = runtime.state
     with state.lock:
         team_id = state.config.default_team.id if user_id == state.config.bot_user_id else state.user(user_id).user.team_id
+        # Each installation whose tokens these were hears of it: a workspace, or (an org-level token) the org.
+        places = {t.team_id or t.enterprise_id or team_id for t in state.user_tokens(user_id) if t.revoked_at is None}
         tokens = state.revoke_user_tokens(user_id)
         if tokens["oauth"] or tokens["bot"]:
-            state.emit_event(team_id, {"type": "tokens_revoked", "tokens": tokens})
+            for place in sorted(places or {team_id}):
+                state.emit_event(place, {"type": "tokens_revoked", "tokens": tokens})
     runtime.delivery.flush_events()
     return {"ok": True, "tokens": tokens}
 
@@ -86,7 +89,7 @@ def uninstall(runtime: Runtime, team_id: str | None = None) -> dict[str, Any]:
     """Uninstall the app from a team: revoke its tokens, then send tokens_revoked and app_uninstalled."""
     state = runtime.state
     with state.lock:
-        team_id = team_id or state.config.default_team.id
+        team_id = team_id or state.config.default_team.id  # or an org id: the app's org-wide installation
         tokens = state.uninstall(team_id)
         state.emit_event(team_id, {"type": "tokens_revoked", "tokens": tokens})
         state.emit_event(team_id, {"type": "app_uninstalled"})
@@ -144,20 +147,41 @@ def configure(runtime: Runtime, changes: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "config": runtime.state.snapshot()["config"]}
 
 
-def install(runtime: Runtime, user_id: str, scope: str = "", user_scope: str = "") -> dict[str, Any]:
-    """Install (or connect) as `user_id` without the browser; returns what oauth.v2.access would."""
+def install(
+    runtime: Runtime,
+    user_id: str,
+    scope: str = "",
+    user_scope: str = "",
+    team_id: str | None = None,
+    org_wide: bool = False,
+) -> dict[str, Any]:
+    """Install (or connect) as `user_id` without the browser, into `team_id` (default: their home workspace) or their
+    whole org; returns what oauth.v2.access would."""
     with runtime.state.lock:
         answer = oauth.install(
-            runtime.state, user_id=user_id, bot_scopes=oauth.split_scopes(scope), user_scopes=oauth.split_scopes(user_scope)
+            runtime.state,
+            user_id=user_id,
+            bot_scopes=oauth.split_scopes(scope),
+            user_scopes=oauth.split_scopes(user_scope),
+            team_id=team_id,
+            org_wide=org_wide,
         )
         runtime.state.grants["direct_install"] += 1
         return answer
 
 
 def approve(
-    runtime: Runtime, user_id: str, scope: str = "", user_scope: str = "", redirect_uri: str | None = None, state: str = ""
+    runtime: Runtime,
+    user_id: str,
+    scope: str = "",
+    user_scope: str = "",
+    redirect_uri: str | None = None,
+    state: str = "",
+    team_id: str | None = None,
+    org_wide: bool = False,
 ) -> dict[str, Any]:
-    """Press Allow on the consent page as `user_id`; returns the code and the redirect URL."""
+    """Press Allow on the consent page as `user_id` (for `team_id`, or their whole org); returns the code and the
+    redirect URL."""
     if redirect_uri is not None and redirect_uri not in runtime.config.redirect_urls:
         raise SlackError("bad_redirect_uri", status=400)
     target = redirect_uri or (runtime.config.redirect_urls[0] if runtime.config.redirect_urls else None)
@@ -169,6 +193,8 @@ def approve(
         bot_scopes=oauth.split_scopes(scope),
         user_scopes=oauth.split_scopes(user_scope),
         redirect_uri=redirect_uri,
+        team_id=team_id,
+        org_wide=org_wide,
     )
     separator = "&" if "?" in target else "?"
     return {"ok": True, "code": code, "redirect_url": f"{target}{separator}{urlencode({'code': code, 'state': state})}"}
@@ -209,13 +235,13 @@ async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str
     try:
         if kind == "slash_command":
             record = await delivery.slash_command(
-                args["user_id"], args["command"], args.get("text", ""), args.get("channel_id")
+                args["user_id"], args["command"], args.get("text", ""), args.get("channel_id"), args.get("team_id")
             )
         elif kind == "global_shortcut":
-            record = await delivery.global_shortcut(args["user_id"], args["callback_id"])
+            record = await delivery.global_shortcut(args["user_id"], args["callback_id"], args.get("team_id"))
         elif kind == "message_shortcut":
             record = await delivery.message_shortcut(
-                args["user_id"], args["callback_id"], args["channel_id"], args["message_ts"]
+                args["user_id"], args["callback_id"], args["channel_id"], args["message_ts"], args.get("team_id")
             )
         elif kind == "view_submission":
             record = await delivery.view_submission(args["user_id"], args["view_id"], args.get("values"))
@@ -232,9 +258,10 @@ async def deliver(runtime: Runtime, kind: str, args: dict[str, Any]) -> dict[str
                 message_ts=args.get("message_ts"),
                 text=args.get("text"),
                 url=args.get("url"),
+                team_id=args.get("team_id"),
             )
         elif kind == "app_home_opened":
-            record = await delivery.app_home_opened(args["user_id"])
+            record = await delivery.app_home_opened(args["user_id"], args.get("team_id"))
         elif kind == "event":
             record = await delivery.event(args.get("team_id") or runtime.config.default_team.id, args["event"])
         else:
@@ -360,7 +387,16 @@ async def post_config(request: web.Request) -> web.Response:
 
 async def post_install(request: web.Request) -> web.Response:
     body = await _body(request)
-    return _json(install(request.app[RUNTIME], body.get("user_id", ""), body.get("scope", ""), body.get("user_scope", "")))
+    return _json(
+        install(
+            request.app[RUNTIME],
+            body.get("user_id", ""),
+            body.get("scope", ""),
+            body.get("user_scope", ""),
+            body.get("team_id") or None,
+            bool(body.get("org_wide", False)),
+        )
+    )
 
 
 async def post_say(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sandbox.config import SandboxConfig, check_request_url
+from sandbox.config import SandboxConfig, check_request_url, organisation
 
 
 @click.group("sandbox")
@@ -69,6 +69,9 @@ def sandbox_command() -> None:
 )
 @click.option("--invalid-grant", is_flag=True, help="Answer invalid_grant instead of invalid_refresh_token.")
 @click.option(
+    "--grid", is_flag=True, help="An Enterprise Grid organisation (two workspaces, a shared channel), not one workspace."
+)
+@click.option(
     "--admin-token-file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default=None,
@@ -93,6 +96,7 @@ def serve(
     refresh_grace: float,
     rate_limits: tuple[str, ...],
     invalid_grant: bool,
+    grid: bool,
     admin_token_file: Path | None,
     print_config: bool,
 ) -> None:
@@ -126,6 +130,8 @@ def serve(
         settings["commands"] = list(commands)
     if invalid_grant:
         settings["refresh_error_name"] = "invalid_grant"
+    if grid:
+        settings.update(organisation())
     if rate_limits:
         try:
             settings["rate_limits"] = {

@@ -21,6 +21,16 @@ class SandboxUser:
     is_admin: bool = False
     email: str = ""
     tz: str = "Europe/London"
+    # Enterprise Grid: the other workspaces of the org the person is also a member of (one user id for all of them,
+    # as on Grid, where "a user ... becomes a cross-referenced entity you can recognize consistently across
+    # workspaces"), and whether they are an org admin (only those may install an app for the whole org).
+    other_teams: tuple[str, ...] = ()
+    is_org_admin: bool = False
+
+    @property
+    def workspaces(self) -> tuple[str, ...]:
+        """Every workspace the person belongs to, their home one first."""
+        return (self.team_id, *self.other_teams)
 
 
 @dataclass(frozen=True)
@@ -33,10 +43,17 @@ class SandboxChannel:
     topic: str = ""
     is_private: bool = False
     members: tuple[str, ...] = ()
+    # Enterprise Grid: the other workspaces of the org this channel is shared with (a multi-workspace channel; its
+    # id is the same in each, and it is not "externally shared": is_ext_shared_channel stays false).
+    shared_team_ids: tuple[str, ...] = ()
 
     def visible_to(self, user_id: str) -> bool:
         """Whether the person can see (and so mention) the channel: any public one, a private one they are in."""
         return not self.is_private or user_id in self.members
+
+    def in_team(self, team_id: str) -> bool:
+        """Whether the channel is part of this workspace: its own, or one it is shared with."""
+        return team_id == self.team_id or team_id in self.shared_team_ids
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,16 @@ class SandboxTeam:
     name: str
     domain: str
     distributed: bool = True
+    enterprise_id: str | None = None  # the Enterprise Grid org the workspace belongs to, if any
+
+
+@dataclass(frozen=True)
+class SandboxEnterprise:
+    """An Enterprise Grid organisation: its workspaces are the SandboxTeams naming it."""
+
+    id: str
+    name: str
+    domain: str
 
 
 def is_loopback_url(url: str) -> bool:
@@ -102,6 +129,48 @@ def _default_channels() -> list[SandboxChannel]:
     ]
 
 
+GRID_ENTERPRISE = "E0SANDBOXG"
+GRID_NORTH, GRID_SOUTH = "T0GRIDNRT1", "T0GRIDSTH2"
+
+
+def organisation() -> dict[str, Any]:
+    """The Enterprise Grid preset's people and places, as SandboxConfig fields (`SandboxConfig.grid()` uses them).
+
+    One org, "Sandbox Grid", with two workspaces, North and South; Olivia is an org admin in both, Nora is only in
+    North, Sam only in South, Cleo in both; #north-general and #south-general belong to one workspace each and
+    #shared-launch (home North) is shared with South. User ids start with W, as Grid's do.
+    """
+    return {
+        "enterprises": [SandboxEnterprise(GRID_ENTERPRISE, "Sandbox Grid", "sandbox-grid")],
+        "teams": [
+            SandboxTeam(GRID_NORTH, "Grid North", "grid-north", enterprise_id=GRID_ENTERPRISE),
+            SandboxTeam(GRID_SOUTH, "Grid South", "grid-south", enterprise_id=GRID_ENTERPRISE),
+        ],
+        "users": [
+            SandboxUser(
+                "W0OLIVIA01",
+                "olivia",
+                "Olivia Org-Admin",
+                GRID_NORTH,
+                is_admin=True,
+                email="olivia@grid.test",
+                other_teams=(GRID_SOUTH,),
+                is_org_admin=True,
+            ),
+            SandboxUser("W0NORA0002", "nora", "Nora North", GRID_NORTH, email="nora@grid.test"),
+            SandboxUser("W0SAM00003", "sam", "Sam South", GRID_SOUTH, email="sam@grid.test"),
+            SandboxUser("W0CLEO0004", "cleo", "Cleo Both", GRID_NORTH, email="cleo@grid.test", other_teams=(GRID_SOUTH,)),
+        ],
+        "channels": [
+            SandboxChannel("C0NORTHGN1", "north-general", GRID_NORTH, topic="North's announcements"),
+            SandboxChannel("C0SOUTHGN2", "south-general", GRID_SOUTH, topic="South's announcements"),
+            SandboxChannel(
+                "C0SHARED03", "shared-launch", GRID_NORTH, topic="North and South together", shared_team_ids=(GRID_SOUTH,)
+            ),
+        ],
+    }
+
+
 @dataclass
 class SandboxConfig:
     """Everything the sandbox needs to know about the app it hosts; the defaults make a working demo."""
@@ -132,6 +201,7 @@ class SandboxConfig:
     teams: list[SandboxTeam] = field(default_factory=_default_teams)
     users: list[SandboxUser] = field(default_factory=_default_users)
     channels: list[SandboxChannel] = field(default_factory=_default_channels)
+    enterprises: list[SandboxEnterprise] = field(default_factory=list)
     commands: list[str] = field(default_factory=lambda: ["/delegate"])
     escaped_commands: list[str] = field(default_factory=list)  # the manifest's `should_escape: true` commands
     custom_emoji: list[str] = field(default_factory=list)  # names a workspace added, accepted beside Slack's own
@@ -157,6 +227,16 @@ class SandboxConfig:
     def default_team(self) -> SandboxTeam:
         """The first team: the one the app is normally installed into."""
         return self.teams[0]
+
+    @classmethod
+    def grid(cls, **overrides: Any) -> SandboxConfig:
+        """A config whose workspace is an Enterprise Grid organisation (`organisation()`), not the default workspace."""
+        return cls(**{**organisation(), **overrides})
+
+    @property
+    def is_grid(self) -> bool:
+        """Whether the sandbox models an Enterprise Grid organisation."""
+        return bool(self.enterprises)
 
     @classmethod
     def from_manifest(cls, manifest: str | Path | dict[str, Any], **overrides: Any) -> SandboxConfig:

@@ -150,14 +150,53 @@ class Delivery:
 
     # ----- common payload parts -----
 
-    def _person(self, user_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _person(
+        self, user_id: str, team_id: str | None = None, channel_id: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The `user` and `team` of a payload: the person, and the workspace they act in.
+
+        That workspace is `team_id` (one of theirs), else the workspace of `channel_id` if they belong to it, else one
+        of theirs the channel is shared into, else their home one. On Enterprise Grid `team` also carries
+        `enterprise_id` and `enterprise_name` (https://docs.slack.dev/reference/interaction-payloads/block_suggestion-payload),
+        and `user.team_id` is the workspace acted in, as in an org-wide app's shortcut payload reported to Bolt
+        (`'user': {'id': 'Wxxx', 'team_id': 'Txxx', ...}`, https://github.com/slackapi/bolt-python/pull/23). Slack's
+        block_suggestion page says `user.team_id` may instead be the org's id; the sandbox does not model that.
+        """
         with self.state.lock:
             person = self.state.user(user_id)
             if person.deleted:
                 raise SlackError("account_inactive")
-            team = self.state.team(person.user.team_id)
+            workspaces = person.user.workspaces
+            if team_id is None and channel_id is not None and channel_id in self.state.channels:
+                channel = self.state.channels[channel_id]
+                shared_into = [team for team in workspaces if channel.in_team(team)]
+                team_id = channel.team_id if channel.team_id in workspaces else next(iter(shared_into), None)
+            team_id = team_id or person.user.team_id
+            if team_id not in workspaces:
+                raise SlackError("not_in_team")
+            team = self.state.team(team_id)
+            org = self.state.enterprise_of(team.id)
             user = {"id": person.user.id, "username": person.user.name, "name": person.user.name, "team_id": team.id}
-            return user, {"id": team.id, "domain": team.domain}
+            where: dict[str, Any] = {"id": team.id, "domain": team.domain}
+            if org is not None:
+                where.update({"enterprise_id": org.id, "enterprise_name": org.name})
+            return user, where
+
+    def _org(self, team_id: str) -> dict[str, Any]:
+        """`enterprise` and `is_enterprise_install` of an interaction payload from this workspace: the org (None off
+        Grid), and whether the app is installed org-wide there (Bolt's org-app support: "button gets
+        is_enterprise_install & enterprise: {id, name}", https://github.com/slackapi/bolt/issues/521)."""
+        org = self.state.enterprise_of(team_id)
+        return {
+            "enterprise": {"id": org.id, "name": org.name} if org is not None else None,
+            "is_enterprise_install": self.state.org_installed(team_id),
+        }
+
+    def _default_channel(self, team_id: str) -> str:
+        """Where a command typed with no channel named runs: the workspace's #general, else its first channel."""
+        with self.state.lock:
+            channels = [c for c in self.state.channels.values() if c.in_team(team_id) and not c.id.startswith("D")]
+            return next((c.id for c in channels if c.name == "general" and c.team_id == team_id), channels[0].id)
 
     def _action_ts(self) -> str:
         return f"{self.state.now():.6f}"
@@ -165,16 +204,24 @@ class Delivery:
     # ----- slash commands -----
 
     async def slash_command(
-        self, user_id: str, command: str, text: str = "", channel_id: str | None = None
+        self, user_id: str, command: str, text: str = "", channel_id: str | None = None, team_id: str | None = None
     ) -> dict[str, Any]:
-        """Run `/command text` as a user in a channel; the app's answer is shown as Slack would show it."""
-        user, team = self._person(user_id)
-        channel = self.state.channel(team["id"], channel_id or "general")
+        """Run `/command text` as a user in a channel (from `team_id`, a workspace of theirs, default the channel's);
+        the app's answer is shown as Slack would show it.
+
+        On Grid the payload carries `enterprise_id`, `enterprise_name` and `is_enterprise_install`, and `team_id` is the
+        workspace the person typed in ("These IDs provide context about where the user was in Slack when they
+        triggered your app's command", https://api.slack.com/interactivity/slash-commands#app_command_handling).
+        """
+        user, team = self._person(user_id, team_id, channel_id)
+        channel = self.state.channel(team["id"], channel_id or self._default_channel(team["id"]))
         command = command if command.startswith("/") else f"/{command}"
+        org: dict[str, Any] = {key: team[key] for key in ("enterprise_id", "enterprise_name") if key in team}
         payload = {
             "token": self.state.config.verification_token,
             "team_id": team["id"],
             "team_domain": team["domain"],
+            **org,
             "channel_id": channel.id,
             "channel_name": channel.name,
             "user_id": user["id"],
@@ -182,7 +229,7 @@ class Delivery:
             "command": command,
             "text": self.sent_text(team["id"], user["id"], command, text),
             "api_app_id": self.state.config.app_id,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if self.state.org_installed(team["id"]) else "false",
             "response_url": self.state.new_response_url(self.base_url, team["id"], channel.id, user["id"], command),
             "trigger_id": self.state.new_trigger(team["id"], user["id"]),
         }
@@ -200,8 +247,8 @@ class Delivery:
 
         def channel_id(name: str) -> str | None:
             with state.lock:
-                for channel in state.channels.values():
-                    if channel.team_id == team_id and channel.name == name and not channel.id.startswith("D"):
+                for channel in state.channels.values():  # the workspace's own, and (Grid) those shared into it
+                    if channel.in_team(team_id) and channel.name == name and not channel.id.startswith("D"):
                         return channel.id if channel.visible_to(user_id) else None
             return None
 
@@ -209,7 +256,7 @@ class Delivery:
             with state.lock:
                 for person in state.users.values():
                     names = (person.user.name, person.display_name.lower())
-                    if person.user.team_id == team_id and not person.deleted and name in names:
+                    if team_id in person.user.workspaces and not person.deleted and name in names:
                         return person.user.id
             return None
 
@@ -261,18 +308,21 @@ class Delivery:
 
     # ----- interactivity -----
 
-    async def global_shortcut(self, user_id: str, callback_id: str) -> dict[str, Any]:
-        """Run a global shortcut as a user."""
-        user, team = self._person(user_id)
+    async def global_shortcut(self, user_id: str, callback_id: str, team_id: str | None = None) -> dict[str, Any]:
+        """Run a global shortcut as a user (in `team_id`, a workspace of theirs; default their home one).
+
+        For an org-wide installation `team` is null, and only `user.team_id` names the workspace, as in the org-wide
+        shortcut payload reported to Bolt (https://github.com/slackapi/bolt-python/pull/23).
+        """
+        user, team = self._person(user_id, team_id)
         trigger_id = self.state.new_trigger(team["id"], user["id"])
         payload = {
             "type": "shortcut",
             "token": self.state.config.verification_token,
             "action_ts": self._action_ts(),
-            "team": team,
+            "team": None if self.state.org_installed(team["id"]) else team,
             "user": user,
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._org(team["id"]),
             "callback_id": callback_id,
             "trigger_id": trigger_id,
         }
@@ -280,9 +330,11 @@ class Delivery:
         record["trigger_id"] = trigger_id
         return record
 
-    async def message_shortcut(self, user_id: str, callback_id: str, channel_id: str, message_ts: str) -> dict[str, Any]:
-        """Run a message shortcut as a user on the message `message_ts` in `channel_id`."""
-        user, team = self._person(user_id)
+    async def message_shortcut(
+        self, user_id: str, callback_id: str, channel_id: str, message_ts: str, team_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run a message shortcut as a user on the message `message_ts` in `channel_id` (from `team_id`)."""
+        user, team = self._person(user_id, team_id, channel_id)
         channel = self.state.channel(team["id"], channel_id)
         with self.state.lock:
             message = next((m for m in self.state.messages if m["channel"] == channel.id and m["ts"] == message_ts), None)
@@ -297,8 +349,7 @@ class Delivery:
             "team": team,
             "user": user,
             "channel": {"id": channel.id, "name": channel.name},
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._org(team["id"]),
             "callback_id": callback_id,
             "trigger_id": trigger_id,
             "response_url": self.state.new_response_url(self.base_url, team["id"], channel.id, user["id"], callback_id),
@@ -318,8 +369,8 @@ class Delivery:
 
     async def view_submission(self, user_id: str, view_id: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
         """Submit an open modal with `values` and apply the app's response_action."""
-        user, team = self._person(user_id)
         view = self._open_view(view_id, user_id)
+        user, team = self._person(user_id, view.team_id)
         trigger_id = self.state.new_trigger(team["id"], user["id"])
         payload = {
             "type": "view_submission",
@@ -330,8 +381,7 @@ class Delivery:
             "trigger_id": trigger_id,
             "view": view.to_payload(self.state.config.app_id, simple_values(values)),
             "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._org(team["id"]),
         }
         record = await self._send("view_submission", "interactive", payload, form=True, accepts_response_payload=True)
         record["trigger_id"] = trigger_id
@@ -373,8 +423,8 @@ class Delivery:
 
     async def view_closed(self, user_id: str, view_id: str) -> dict[str, Any]:
         """Close a modal as if the user pressed Cancel; tells the app when the view asked for it."""
-        user, team = self._person(user_id)
         view = self._open_view(view_id, user_id)
+        user, team = self._person(user_id, view.team_id)
         with self.state.lock:
             view.closed = True
         if not view.view.get("notify_on_close"):
@@ -387,8 +437,7 @@ class Delivery:
             "token": self.state.config.verification_token,
             "view": view.to_payload(self.state.config.app_id),
             "is_cleared": False,
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._org(team["id"]),
         }
         return await self._send("view_closed", "interactive", payload, form=True, accepts_response_payload=False)
 
@@ -404,9 +453,14 @@ class Delivery:
         message_ts: str | None = None,
         text: str | None = None,
         url: str | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        """Click a button in a view (modal or App Home) or a message; a link button (`url`) is sent too, as Slack does."""
-        user, team = self._person(user_id)
+        """Click a button in a view (modal or App Home) or a message; a link button (`url`) is sent too, as Slack does.
+
+        The workspace is `team_id`, else the view's, else the message channel's (one of the person's)."""
+        if team_id is None and view_id is not None and view_id in self.state.views:
+            team_id = self.state.views[view_id].team_id
+        user, team = self._person(user_id, team_id, channel_id)
         trigger_id = self.state.new_trigger(team["id"], user["id"])
         action: dict[str, Any] = {
             "action_id": action_id,
@@ -426,8 +480,7 @@ class Delivery:
             "token": self.state.config.verification_token,
             "trigger_id": trigger_id,
             "team": team,
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._org(team["id"]),
             "actions": [action],
         }
         if view_id:
@@ -470,8 +523,43 @@ class Delivery:
 
     # ----- events -----
 
+    def _event_place(self, team_id: str) -> dict[str, Any]:
+        """The envelope fields that say which installation an event is for: `team_id`, and on Grid `enterprise_id`,
+        `context_team_id`/`context_enterprise_id` and `authorizations` (one, the app's bot) with `is_enterprise_install`.
+
+        An org-wide installation's authorization has no team (`"team_id": None`, as in Bolt's org-app event
+        payloads), and an event about the org itself (an org id given here: its app_uninstalled, tokens_revoked) has
+        `"team_id": null` in the envelope too, as Slack's team_access_granted sample does
+        (https://api.slack.com/events/team_access_granted).
+        """
+        bot = self.state.config.bot_user_id
+        org = self.state.enterprises.get(team_id)
+        if org is not None:
+            authorization = {"enterprise_id": org.id, "team_id": None, "is_enterprise_install": True}
+            return {
+                "team_id": None,
+                "enterprise_id": org.id,
+                "authorizations": [{**authorization, "user_id": bot, "is_bot": True}],
+            }
+        org = self.state.enterprise_of(team_id)
+        org_wide = self.state.org_installed(team_id)
+        place: dict[str, Any] = {"team_id": team_id}
+        if org is not None:
+            place.update({"enterprise_id": org.id, "context_team_id": team_id, "context_enterprise_id": org.id})
+        place["authorizations"] = [
+            {
+                "enterprise_id": org.id if org is not None else None,
+                "team_id": None if org_wide else team_id,
+                "user_id": bot,
+                "is_bot": True,
+                "is_enterprise_install": org_wide,
+            }
+        ]
+        return place
+
     async def event(self, team_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Deliver one Events API event_callback for a team, retrying as configured (X-Slack-Retry-Num)."""
+        """Deliver one Events API event_callback for a team (or, on Grid, an org id: an event about the org-wide
+        installation), retrying as configured (X-Slack-Retry-Num)."""
         now = self.state.now()
         event = {**event, "event_ts": event.get("event_ts", f"{now:.6f}")}
         kind = f"event:{event.get('type')}"
@@ -491,23 +579,16 @@ class Delivery:
             with self.state.lock:
                 self.state.deliveries.append(record)
             return record
+        place = self._event_place(team_id)
         envelope = {
             "token": self.state.config.verification_token,
-            "team_id": team_id,
+            "team_id": place.pop("team_id"),
             "api_app_id": self.state.config.app_id,
             "event": event,
             "type": "event_callback",
             "event_id": self.state.new_id("Ev", 10),
             "event_time": int(now),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": team_id,
-                    "user_id": self.state.config.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
+            **place,
             "is_ext_shared_channel": False,
         }
         retry: tuple[int, str] = (0, "")
@@ -522,9 +603,10 @@ class Delivery:
             retry = (attempt + 1, reason.get(record["error"], "http_error"))
         return record
 
-    async def app_home_opened(self, user_id: str) -> dict[str, Any]:
-        """The person opens the app's Home tab: app_home_opened, with the published view if there is one."""
-        user, team = self._person(user_id)
+    async def app_home_opened(self, user_id: str, team_id: str | None = None) -> dict[str, Any]:
+        """The person opens the app's Home tab (in `team_id`, a workspace of theirs): app_home_opened, with the
+        published view if there is one."""
+        user, team = self._person(user_id, team_id)
         channel = self.state.channel(team["id"], user_id)
         event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": channel.id, "tab": "home"}
         with self.state.lock:

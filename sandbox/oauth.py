@@ -47,28 +47,77 @@ def check_client(state: SandboxState, client_id: str, client_secret: str) -> Non
         raise SlackError("bad_client_secret")
 
 
-def issue_code(
-    state: SandboxState, *, user_id: str, bot_scopes: list[str], user_scopes: list[str], redirect_uri: str | None
-) -> str:
-    """Record the person's consent and return the code the redirect carries."""
+def install_target(
+    state: SandboxState, user_id: str, team_id: str | None = None, org_wide: bool = False
+) -> tuple[str, bool]:
+    """Where a person's authorization lands: (workspace, is_enterprise_install).
+
+    `team_id` is the workspace the person picks (default: their home one), `org_wide` the whole org, which only an org
+    admin may pick. Once an org has the app org-wide, every authorization in it is an org-wide one (an org-level
+    user token), as Slack's sample answer for an org-wide install shows: `team: null`, `enterprise`, and an
+    `authed_user` token (https://api.slack.com/enterprise/apps/reference).
+    """
     with state.lock:
         person = state.user(user_id)
+        workspace = team_id or person.user.team_id
+        if workspace in state.enterprises:  # an org id names the whole org
+            org_wide, workspace = (
+                True,
+                next((t for t in person.user.workspaces if state.teams[t].enterprise_id == workspace), ""),
+            )
+        if workspace not in person.user.workspaces:
+            raise SlackError("not_in_team")
+        org = state.enterprise_of(workspace)
+        if org_wide and org is None:
+            raise SlackError("not_an_enterprise")
+        if org_wide and not person.user.is_org_admin and not state.org_installed(workspace):
+            raise SlackError("org_admin_required")
+        return workspace, org is not None and (org_wide or state.org_installed(workspace))
+
+
+def issue_code(
+    state: SandboxState,
+    *,
+    user_id: str,
+    bot_scopes: list[str],
+    user_scopes: list[str],
+    redirect_uri: str | None,
+    team_id: str | None = None,
+    org_wide: bool = False,
+) -> str:
+    """Record the person's consent (for a workspace of theirs, or their whole org) and return the code."""
+    with state.lock:
+        workspace, enterprise_install = install_target(state, user_id, team_id, org_wide)
         code = AuthorizationCode(
             value=f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(32)}",
-            team_id=person.user.team_id,
+            team_id=workspace,
             user_id=user_id,
             bot_scopes=bot_scopes,
             user_scopes=user_scopes,
             redirect_uri=redirect_uri,
             created_at=state.now(),
+            is_enterprise_install=enterprise_install,
         )
         state.codes[code.value] = code
         return code.value
 
 
-def _team_json(state: SandboxState, team_id: str) -> dict[str, str]:
+def _team_json(state: SandboxState, team_id: str | None) -> dict[str, str] | None:
+    if team_id is None:
+        return None
     team = state.team(team_id)
     return {"id": team.id, "name": team.name}
+
+
+def _org_fields(state: SandboxState, team_id: str | None, enterprise_id: str | None, org_wide: bool) -> dict[str, Any]:
+    """`team`, `enterprise` and `is_enterprise_install` of an OAuth answer: a workspace of an org names the org too;
+    an org-wide install has `team: null`."""
+    org = state.enterprises.get(enterprise_id or "") or state.enterprise_of(team_id)
+    return {
+        "team": None if org_wide else _team_json(state, team_id),
+        "enterprise": {"id": org.id, "name": org.name} if org is not None else None,
+        "is_enterprise_install": org_wide,
+    }
 
 
 def _bot_fields(state: SandboxState, token: Token) -> dict[str, Any]:
@@ -97,25 +146,49 @@ def _user_fields(token: Token) -> dict[str, Any]:
     return fields
 
 
-def install(state: SandboxState, *, user_id: str, bot_scopes: list[str], user_scopes: list[str]) -> dict[str, Any]:
-    """Issue the tokens a completed authorization yields and return oauth.v2.access's answer."""
+def install(
+    state: SandboxState,
+    *,
+    user_id: str,
+    bot_scopes: list[str],
+    user_scopes: list[str],
+    team_id: str | None = None,
+    org_wide: bool = False,
+) -> dict[str, Any]:
+    """Issue the tokens a completed authorization yields and return oauth.v2.access's answer.
+
+    `team_id` and `org_wide` say where (see `install_target`); an org-wide install's tokens are org-level.
+    """
     with state.lock:
         person = state.user(user_id)
-        team = state.team(person.user.team_id)
-        if not team.distributed:
-            raise SlackError("invalid_team_for_non_distributed_app")
-        if person.deleted:
-            raise SlackError("account_inactive")
-        answer: dict[str, Any] = {"ok": True, "app_id": state.config.app_id, "authed_user": {"id": user_id}}
-        if user_scopes:
-            user_token = state.issue_token("user", team.id, user_id, user_scopes, "authorization_code")
-            answer["authed_user"] = _user_fields(user_token)
-        if bot_scopes:
-            bot_token = state.issue_token("bot", team.id, state.config.bot_user_id, bot_scopes, "authorization_code")
-            answer.update(_bot_fields(state, bot_token))
+        workspace, enterprise_install = install_target(state, user_id, team_id, org_wide)
+        return _grant(state, person.user.id, workspace, enterprise_install, bot_scopes, user_scopes)
+
+
+def _grant(
+    state: SandboxState, user_id: str, team_id: str, org_wide: bool, bot_scopes: list[str], user_scopes: list[str]
+) -> dict[str, Any]:
+    """Issue the tokens of an authorization in a workspace (or, `org_wide`, its org) and return the answer."""
+    person = state.user(user_id)
+    team = state.team(team_id)
+    if not team.distributed:
+        raise SlackError("invalid_team_for_non_distributed_app")
+    if person.deleted:
+        raise SlackError("account_inactive")
+    org: dict[str, Any] = {"enterprise_id": team.enterprise_id, "is_enterprise_install": org_wide}
+    answer: dict[str, Any] = {"ok": True, "app_id": state.config.app_id, "authed_user": {"id": user_id}}
+    if user_scopes:
+        user_token = state.issue_token("user", team.id, user_id, user_scopes, "authorization_code", **org)
+        answer["authed_user"] = _user_fields(user_token)
+    if bot_scopes:
+        bot_token = state.issue_token("bot", team.id, state.config.bot_user_id, bot_scopes, "authorization_code", **org)
+        answer.update(_bot_fields(state, bot_token))
+        if org_wide and team.enterprise_id is not None:  # install_target allows org_wide only in an org
+            state.installed_enterprises.add(team.enterprise_id)
+        else:
             state.installed_teams.add(team.id)
-        answer.update({"team": _team_json(state, team.id), "enterprise": None, "is_enterprise_install": False})
-        return answer
+    answer.update(_org_fields(state, team.id, team.enterprise_id, org_wide))
+    return answer
 
 
 def _refresh_error(state: SandboxState) -> SlackError:
@@ -132,7 +205,7 @@ def _code_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
         raise SlackError("bad_redirect_uri")
     if code.redirect_uri is None and given is not None and given not in state.config.redirect_urls:
         raise SlackError("bad_redirect_uri")
-    return install(state, user_id=code.user_id, bot_scopes=code.bot_scopes, user_scopes=code.user_scopes)
+    return _grant(state, code.user_id, code.team_id, code.is_enterprise_install, code.bot_scopes, code.user_scopes)
 
 
 def _refresh_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
@@ -148,7 +221,8 @@ def _refresh_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any
         raise SlackError("account_inactive")
     if refresh.used_at is None:
         refresh.used_at = now
-    token = state.issue_token(refresh.kind, refresh.team_id, refresh.user_id, refresh.scopes, "refresh_token", True)
+    org: dict[str, Any] = {"enterprise_id": refresh.enterprise_id, "is_enterprise_install": refresh.is_enterprise_install}
+    token = state.issue_token(refresh.kind, refresh.team_id, refresh.user_id, refresh.scopes, "refresh_token", True, **org)
     state.record_refresh(refresh, token)
     if refresh.kind == "user":
         state.refreshes_by_user[refresh.user_id] += 1
@@ -166,7 +240,7 @@ def _refresh_grant(state: SandboxState, params: dict[str, str]) -> dict[str, Any
                 "user_id": token.user_id,
             }
         )
-    answer.update({"team": _team_json(state, token.team_id), "enterprise": None, "is_enterprise_install": False})
+    answer.update(_org_fields(state, token.team_id, token.enterprise_id, token.is_enterprise_install))
     return answer
 
 
@@ -204,7 +278,8 @@ def exchange(state: SandboxState, params: dict[str, str], authorization: str | N
             if old.exchanged:
                 raise SlackError("token_already_exchanged")
             old.exchanged = True
-            token = state.issue_token(old.kind, old.team_id, old.user_id, old.scopes, "exchange", True)
+            org: dict[str, Any] = {"enterprise_id": old.enterprise_id, "is_enterprise_install": old.is_enterprise_install}
+            token = state.issue_token(old.kind, old.team_id, old.user_id, old.scopes, "exchange", True, **org)
         except SlackError:
             state.grant_failures["exchange"] += 1
             raise
@@ -217,9 +292,7 @@ def exchange(state: SandboxState, params: dict[str, str], authorization: str | N
             "expires_in": int(token.expires_at - token.issued_at),  # type: ignore[operator]
             "token_type": token.kind,
             "scope": ",".join(token.scopes),
-            "team": _team_json(state, token.team_id),
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **_org_fields(state, token.team_id, token.enterprise_id, token.is_enterprise_install),
         }
         if token.kind == "user":
             answer["user_id"] = token.user_id
@@ -231,6 +304,11 @@ def exchange(state: SandboxState, params: dict[str, str], authorization: str | N
 # ----- the authorize page -----
 
 CONSENT_TOKEN_TTL_SECONDS = 3600.0
+CONSENT_ERRORS = {
+    "not_in_team": "That person is not a member of the workspace picked: pick one of theirs.",
+    "org_admin_required": "Only an org admin can install the app for the whole organisation.",
+    "not_an_enterprise": "That workspace is not part of an Enterprise Grid organisation.",
+}
 
 
 def consent_token(state: SandboxState) -> str:
@@ -277,6 +355,30 @@ def _scope_list(scopes: list[str]) -> str:
     return "<ul>" + "".join(f"<li><code>{html.escape(scope)}</code></li>" for scope in scopes) + "</ul>"
 
 
+def _belongs(state: SandboxState, workspaces: tuple[str, ...], team_or_org: str) -> bool:
+    """Whether a person of these workspaces belongs to this workspace, or (an org id) to a workspace of that org."""
+    return any(team == team_or_org or state.teams[team].enterprise_id == team_or_org for team in workspaces)
+
+
+def _install_choices(state: SandboxState, team_filter: str | None) -> str:
+    """On Grid, where to install: one workspace, or the whole organisation (an org admin only), as Slack's consent
+    screen for an org-ready app offers it; a link's `team` (a workspace or an org id) picks the default."""
+    options = []
+    for team in state.teams.values():
+        if team.enterprise_id is None or not team.distributed:
+            continue
+        options.append((team.id, f"{team.name} (this workspace only)"))
+    for org in state.enterprises.values():
+        options.append((org.id, f"{org.name}: the whole organisation (org admins only; every workspace in it)"))
+    chosen = team_filter if any(value == team_filter for value, _ in options) else options[0][0] if options else ""
+    radios = "".join(
+        f"<label class='person'><input type='radio' name='install_on' value='{html.escape(value)}'"
+        f"{' checked' if value == chosen else ''}> {html.escape(label)}</label>"
+        for value, label in options
+    )
+    return f"<section><h2>Install on</h2><div id='install-on'>{radios}</div></section>"
+
+
 async def authorize_page(request: web.Request) -> web.StreamResponse:
     """GET /oauth/v2/authorize: the consent screen, or an error page when the client or redirect is wrong."""
     from sandbox.runtime import RUNTIME
@@ -297,7 +399,7 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
         people = [
             person
             for person in state.users.values()
-            if not person.deleted and (not team_filter or person.user.team_id == team_filter)
+            if not person.deleted and (not team_filter or _belongs(state, person.user.workspaces, team_filter))
         ]
         if not any(person.user.id == preferred for person in people):
             preferred = people[0].user.id if people else ""
@@ -315,6 +417,7 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
     hidden += f"<input type='hidden' name='consent_token' value='{consent_token(state)}'>"
     body = render(
         "authorize.html",
+        install_on=_install_choices(state, team_filter) if bot_scopes and state.config.is_grid else "",
         app_name=html.escape(state.config.app_name),
         bot_scopes=_scope_list(bot_scopes),
         user_scopes=_scope_list(user_scopes),
@@ -354,7 +457,8 @@ async def authorize_decision(request: web.Request) -> web.StreamResponse:
             bot_scopes=split_scopes(params.get("scope")),
             user_scopes=split_scopes(params.get("user_scope")),
             redirect_uri=given,
+            team_id=params.get("install_on") or params.get("team") or None,
         )
     except SlackError as error:
-        return _error_page(error.error, "Pick a user before allowing.")
+        return _error_page(error.error, CONSENT_ERRORS.get(error.error, "Pick a user before allowing."))
     raise _redirect_to(target, code=code, state=oauth_state)

@@ -128,6 +128,7 @@ class StateFile:
         state.triggers = {key: tuple(body) for key, body in self._rows("trigger")}
         state.response_urls = dict(self._rows("response_url"))
         state.installed_teams = set(meta["installed_teams"])
+        state.installed_enterprises = set(meta.get("installed_enterprises", []))  # absent from files before Grid
         for name in COUNTERS:
             setattr(state, name, Counter(meta[name]))
         state._ts_counter = int(meta["ts_counter"])
@@ -176,6 +177,7 @@ class StateFile:
             "format": FORMAT,
             "app": self._app_identity(state),
             "installed_teams": sorted(state.installed_teams),
+            "installed_enterprises": sorted(state.installed_enterprises),
             "ts_counter": state._ts_counter,
             "consent_key": state.consent_key.hex(),
             "clock_offset": state.clock.offset,

@@ -364,15 +364,34 @@ class SandboxServer:
         """Change run-time knobs: token_rotation, expires_in, refresh_grace_seconds, refresh_error_name, ..."""
         self._admin(admin.configure, changes)
 
-    def install(self, user_id: str, *, scope: str = "", user_scope: str = "") -> dict[str, Any]:
-        """Install or connect as a user without the browser; returns oauth.v2.access's answer (with tokens)."""
-        return dict(self._admin(admin.install, user_id, scope, user_scope))
+    def install(
+        self, user_id: str, *, scope: str = "", user_scope: str = "", team_id: str | None = None, org_wide: bool = False
+    ) -> dict[str, Any]:
+        """Install or connect as a user without the browser (into `team_id`, default their home workspace, or on Grid
+        their whole org); returns oauth.v2.access's answer (with tokens)."""
+        return dict(self._admin(admin.install, user_id, scope, user_scope, team_id, org_wide))
 
     def approve(
-        self, user_id: str, *, scope: str = "", user_scope: str = "", redirect_uri: str | None = None, state: str = ""
+        self,
+        user_id: str,
+        *,
+        scope: str = "",
+        user_scope: str = "",
+        redirect_uri: str | None = None,
+        state: str = "",
+        team_id: str | None = None,
+        org_wide: bool = False,
     ) -> str:
-        """Press Allow on the consent page as a user; returns the redirect URL carrying code and state."""
-        return str(self._admin(admin.approve, user_id, scope, user_scope, redirect_uri, state)["redirect_url"])
+        """Press Allow on the consent page as a user (for `team_id`, or on Grid their whole org); returns the redirect
+        URL carrying code and state."""
+        answer = self._admin(admin.approve, user_id, scope, user_scope, redirect_uri, state, team_id, org_wide)
+        return str(answer["redirect_url"])
+
+    def api_call_log(self, method: str | None = None) -> list[dict[str, Any]]:
+        """The authenticated Web API calls so far (the last 10,000), oldest first: method and whose token made it
+        (kind, user, team, enterprise, org-level or not; the token redacted)."""
+        with self.state.lock:
+            return [dict(call) for call in self.state.call_log if method is None or call["method"] == method]
 
     def say(self, user_id: str, channel_id: str, text: str) -> dict[str, Any]:
         """Post a message as a person typing in Slack; returns it (with `ts`, for message shortcuts)."""
@@ -443,19 +462,29 @@ class SandboxServer:
         return dict(self._run(self._deliver_and_persist(kind, args)))
 
     def send_slash_command(
-        self, user_id: str, command: str, text: str = "", *, channel_id: str | None = None
+        self, user_id: str, command: str, text: str = "", *, channel_id: str | None = None, team_id: str | None = None
     ) -> dict[str, Any]:
-        """Run a slash command as a user; returns the delivery record (status, body = the app's answer, message)."""
-        return self._deliver("slash_command", user_id=user_id, command=command, text=text, channel_id=channel_id)
-
-    def send_global_shortcut(self, user_id: str, callback_id: str) -> dict[str, Any]:
-        """Run a global shortcut as a user."""
-        return self._deliver("global_shortcut", user_id=user_id, callback_id=callback_id)
-
-    def send_message_shortcut(self, user_id: str, callback_id: str, *, channel_id: str, message_ts: str) -> dict[str, Any]:
-        """Run a message shortcut as a user on a stored message."""
+        """Run a slash command as a user (on Grid, from `team_id`, a workspace of theirs); returns the delivery record
+        (status, body = the app's answer, message)."""
         return self._deliver(
-            "message_shortcut", user_id=user_id, callback_id=callback_id, channel_id=channel_id, message_ts=message_ts
+            "slash_command", user_id=user_id, command=command, text=text, channel_id=channel_id, team_id=team_id
+        )
+
+    def send_global_shortcut(self, user_id: str, callback_id: str, *, team_id: str | None = None) -> dict[str, Any]:
+        """Run a global shortcut as a user (on Grid, in `team_id`)."""
+        return self._deliver("global_shortcut", user_id=user_id, callback_id=callback_id, team_id=team_id)
+
+    def send_message_shortcut(
+        self, user_id: str, callback_id: str, *, channel_id: str, message_ts: str, team_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run a message shortcut as a user on a stored message (on Grid, from `team_id`)."""
+        return self._deliver(
+            "message_shortcut",
+            user_id=user_id,
+            callback_id=callback_id,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            team_id=team_id,
         )
 
     def send_view_submission(self, user_id: str, view_id: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -478,8 +507,10 @@ class SandboxServer:
         message_ts: str | None = None,
         text: str | None = None,
         url: str | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        """Click a button in a view or a message (`text`: its label; `url`: a link button's, sent along as Slack does)."""
+        """Click a button in a view or a message (`text`: its label; `url`: a link button's, sent along as Slack does;
+        `team_id`: on Grid, the workspace it is clicked in)."""
         return self._deliver(
             "block_action",
             user_id=user_id,
@@ -491,11 +522,13 @@ class SandboxServer:
             message_ts=message_ts,
             text=text,
             url=url,
+            team_id=team_id,
         )
 
-    def send_app_home_opened(self, user_id: str) -> dict[str, Any]:
-        """The person opens the app's Home tab (app_home_opened, with the published view if any)."""
-        return self._deliver("app_home_opened", user_id=user_id)
+    def send_app_home_opened(self, user_id: str, *, team_id: str | None = None) -> dict[str, Any]:
+        """The person opens the app's Home tab (app_home_opened, with the published view if any; on Grid in
+        `team_id`)."""
+        return self._deliver("app_home_opened", user_id=user_id, team_id=team_id)
 
     def send_event(self, event: dict[str, Any], *, team_id: str | None = None) -> dict[str, Any]:
         """Deliver an Events API event (wrapped in Slack's event_callback envelope) and wait for the answer."""

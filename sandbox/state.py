@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.clock import Clock
-from sandbox.config import SandboxChannel, SandboxConfig, SandboxTeam, SandboxUser
+from sandbox.config import SandboxChannel, SandboxConfig, SandboxEnterprise, SandboxTeam, SandboxUser
 from sandbox.errors import SlackError
 
 if TYPE_CHECKING:
     from sandbox.persistence import StateFile
 
 TokenKind = Literal["bot", "user"]
+CALL_LOG_SIZE = 10_000
 
 
 def redact(value: str | None) -> str:
@@ -44,7 +45,7 @@ class Token(Tracked):
 
     value: str = field(repr=False)
     kind: TokenKind
-    team_id: str
+    team_id: str | None  # None for an org-level token (an org-wide install), which reaches every workspace of the org
     user_id: str
     scopes: list[str]
     issued_at: float
@@ -54,6 +55,8 @@ class Token(Tracked):
     revoked_at: float | None = None
     revoked_reason: str = ""
     exchanged: bool = False
+    enterprise_id: str | None = None
+    is_enterprise_install: bool = False
 
     @property
     def rotating(self) -> bool:
@@ -75,6 +78,8 @@ class Token(Tracked):
             "fingerprint": hashlib.sha256(self.value.encode()).hexdigest()[:8],
             "kind": self.kind,
             "team_id": self.team_id,
+            "enterprise_id": self.enterprise_id,
+            "is_enterprise_install": self.is_enterprise_install,
             "user_id": self.user_id,
             "scopes": list(self.scopes),
             "rotating": self.rotating,
@@ -94,12 +99,14 @@ class RefreshToken(Tracked):
 
     value: str = field(repr=False)
     kind: TokenKind
-    team_id: str
+    team_id: str | None
     user_id: str
     scopes: list[str]
     issued_at: float
     used_at: float | None = None
     revoked_at: float | None = None
+    enterprise_id: str | None = None
+    is_enterprise_install: bool = False
 
 
 @dataclass
@@ -114,6 +121,7 @@ class AuthorizationCode(Tracked):
     redirect_uri: str | None
     created_at: float
     used: bool = False
+    is_enterprise_install: bool = False  # the person chose the whole org (an org admin), or the org has the app
 
 
 @dataclass
@@ -198,6 +206,7 @@ class SandboxState:
         self.clock = clock or Clock()
         self.lock = threading.RLock()
         self.teams: dict[str, SandboxTeam] = {team.id: team for team in config.teams}
+        self.enterprises: dict[str, SandboxEnterprise] = {org.id: org for org in config.enterprises}
         self.users: dict[str, UserState] = {user.id: UserState(user, display_name=user.name) for user in config.users}
         self.channels: dict[str, SandboxChannel] = {channel.id: channel for channel in config.channels}
         self.tokens: dict[str, Token] = {}
@@ -209,6 +218,10 @@ class SandboxState:
         self.ephemerals: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
         self.installed_teams: set[str] = set()
+        self.installed_enterprises: set[str] = set()  # orgs the app is installed into org-wide
+        # The last CALL_LOG_SIZE authenticated Web API calls: method, and whose token made it (redacted), newest last;
+        # bounded so that a long run or a benchmark does not grow it without end; not persisted.
+        self.call_log: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
         self.faults: list[Fault] = []
         self.api_calls: Counter[str] = Counter()
         self.grants: Counter[str] = Counter()
@@ -270,6 +283,60 @@ class SandboxState:
                 raise SlackError("team_not_found")
             return self.teams[team_id]
 
+    def enterprise_of(self, team_id: str | None) -> SandboxEnterprise | None:
+        """The Enterprise Grid org a workspace belongs to, if any."""
+        with self.lock:
+            team = self.teams.get(team_id or "")
+            return self.enterprises.get(team.enterprise_id or "") if team is not None else None
+
+    def org_installed(self, team_id: str) -> bool:
+        """Whether the app is installed org-wide in the org this workspace belongs to (so it works in all of them)."""
+        with self.lock:
+            org = self.enterprise_of(team_id)
+            return org is not None and org.id in self.installed_enterprises
+
+    def token_teams(self, token: Token) -> list[str]:
+        """The workspaces a token acts in: its own, or for an org-level token every workspace of its org (a person's
+        only those they belong to, their home one first)."""
+        with self.lock:
+            if token.team_id is not None:
+                return [token.team_id]
+            org_teams = [team.id for team in self.teams.values() if team.enterprise_id == token.enterprise_id]
+            person = self.users.get(token.user_id)
+            if token.kind == "user" and person is not None:
+                return [team_id for team_id in person.user.workspaces if team_id in org_teams]
+            return org_teams
+
+    def reaches(self, token: Token, team_id: str | None) -> bool:
+        """Whether the token may act in this workspace."""
+        return team_id is not None and team_id in self.token_teams(token)
+
+    def channel_for(self, token: Token, name_or_id: str) -> SandboxChannel:
+        """The channel a token's call names: in one of the workspaces it reaches, else `channel_not_found`."""
+        with self.lock:
+            for team_id in self.token_teams(token):
+                try:
+                    return self.channel(team_id, name_or_id)
+                except SlackError:
+                    continue
+            raise SlackError("channel_not_found")
+
+    def record_call(self, method: str, token: Token) -> None:
+        """Remember which token made a Web API call (redacted), for tests that prove whose token acted."""
+        with self.lock:
+            self.call_log.append(
+                {
+                    "method": method,
+                    "token": redact(token.value),
+                    "kind": token.kind,
+                    "user_id": token.user_id,
+                    "team_id": token.team_id,
+                    "enterprise_id": token.enterprise_id,
+                    "is_enterprise_install": token.is_enterprise_install,
+                    "at": self.now(),
+                }
+            )
+
     def user_json(self, user_id: str) -> dict[str, Any]:
         """A user object shaped like users.info's `user`."""
         with self.lock:
@@ -286,7 +353,7 @@ class SandboxState:
                     "profile": {"real_name": self.config.app_name, "bot_id": self.config.bot_id, "team": team_id},
                 }
             state = self.user(user_id)
-            return {
+            answer: dict[str, Any] = {
                 "id": state.user.id,
                 "team_id": state.user.team_id,
                 "name": state.user.name,
@@ -298,6 +365,17 @@ class SandboxState:
                 "tz": state.user.tz,
                 "profile": self.profile_json(user_id),
             }
+            org = self.enterprise_of(state.user.team_id)
+            if org is not None:  # users.info on Grid: the person's org and every workspace of it they belong to
+                answer["enterprise_user"] = {
+                    "id": state.user.id,
+                    "enterprise_id": org.id,
+                    "enterprise_name": org.name,
+                    "is_admin": state.user.is_org_admin,
+                    "is_owner": state.user.is_org_admin,
+                    "teams": list(state.user.workspaces),
+                }
+            return answer
 
     def profile_json(self, user_id: str) -> dict[str, Any]:
         """A profile object shaped like users.profile.get's `profile`."""
@@ -319,10 +397,13 @@ class SandboxState:
         """A channel (or a DM, created on first use) by id, `name` or `#name`, or `channel_not_found`."""
         with self.lock:
             wanted = name_or_id.lstrip("#")
-            if wanted in self.channels and self.channels[wanted].team_id == team_id:
+            if wanted in self.channels and self.channels[wanted].in_team(team_id):
                 return self.channels[wanted]
             for channel in self.channels.values():
                 if channel.team_id == team_id and channel.name == wanted:
+                    return channel
+            for channel in self.channels.values():  # a channel another workspace of the org shares with this one
+                if channel.in_team(team_id) and channel.name == wanted:
                     return channel
             if wanted in self.users and self.users[wanted].user.team_id == team_id:
                 dm_id = "D" + wanted[1:]
@@ -336,7 +417,7 @@ class SandboxState:
     # ----- tokens -----
 
     def _new_token_value(self, kind: TokenKind, team_id: str, user_id: str, rotating: bool) -> str:
-        team_number = int(hashlib.sha256(team_id.encode()).hexdigest()[:8], 16)
+        team_number = int(hashlib.sha256(team_id.encode()).hexdigest()[:8], 16)  # an org-level token passes its org's id
         user_number = int(hashlib.sha256(user_id.encode()).hexdigest()[:8], 16)
         random_part = f"{secrets.randbelow(10**12):012d}-{secrets.token_hex(16)}"
         short = "xoxp" if kind == "user" else "xoxb"
@@ -345,24 +426,47 @@ class SandboxState:
         return f"{short}-{team_number}-{user_number}-{random_part}"
 
     def issue_token(
-        self, kind: TokenKind, team_id: str, user_id: str, scopes: list[str], grant: str, rotating: bool | None = None
+        self,
+        kind: TokenKind,
+        team_id: str | None,
+        user_id: str,
+        scopes: list[str],
+        grant: str,
+        rotating: bool | None = None,
+        *,
+        enterprise_id: str | None = None,
+        is_enterprise_install: bool = False,
     ) -> Token:
-        """Create an access token (and a refresh token when rotating) and remember both."""
+        """Create an access token (and a refresh token when rotating) and remember both.
+
+        An org-wide install's tokens are org-level: no team, the org's id, `is_enterprise_install`.
+        """
         with self.lock:
             rotating = self.config.token_rotation if rotating is None else rotating
             now = self.now()
             token = Token(
-                value=self._new_token_value(kind, team_id, user_id, rotating),
+                value=self._new_token_value(kind, team_id or enterprise_id or "", user_id, rotating),
                 kind=kind,
-                team_id=team_id,
+                team_id=None if is_enterprise_install else team_id,
                 user_id=user_id,
                 scopes=list(scopes),
                 issued_at=now,
                 expires_at=now + self.config.expires_in if rotating else None,
                 grant=grant,
+                enterprise_id=enterprise_id,
+                is_enterprise_install=is_enterprise_install,
             )
             if rotating:
-                refresh = RefreshToken(f"xoxe-1-{secrets.token_urlsafe(40)}", kind, team_id, user_id, list(scopes), now)
+                refresh = RefreshToken(
+                    f"xoxe-1-{secrets.token_urlsafe(40)}",
+                    kind,
+                    token.team_id,
+                    user_id,
+                    list(scopes),
+                    now,
+                    enterprise_id=enterprise_id,
+                    is_enterprise_install=is_enterprise_install,
+                )
                 self.refresh_tokens[refresh.value] = refresh
                 token.refresh_token = refresh.value
             self.tokens[token.value] = token
@@ -431,20 +535,30 @@ class SandboxState:
             return revoked
 
     def uninstall(self, team_id: str) -> dict[str, list[str]]:
-        """Remove the app from a team: revoke every token in it; returns the tokens_revoked `tokens` field."""
+        """Remove the app from a team, or (an org id) from an org it is installed in org-wide: revoke every token of
+        that installation; returns the tokens_revoked `tokens` field."""
         with self.lock:
-            self.team(team_id)
+            org_wide = team_id in self.enterprises
+            if not org_wide:
+                self.team(team_id)
+
+            def installed_here(item: Token | RefreshToken) -> bool:
+                if org_wide:
+                    return item.is_enterprise_install and item.enterprise_id == team_id
+                return item.team_id == team_id
+
             revoked: dict[str, list[str]] = {"oauth": [], "bot": []}
             for token in self.tokens.values():
-                if token.team_id == team_id and token.revoked_at is None:
+                if installed_here(token) and token.revoked_at is None:
                     self.revoke_token(token, "app uninstalled")
                     bucket = revoked["bot" if token.kind == "bot" else "oauth"]
                     if token.user_id not in bucket:
                         bucket.append(token.user_id)
             for refresh in self.refresh_tokens.values():
-                if refresh.team_id == team_id and refresh.revoked_at is None:
+                if installed_here(refresh) and refresh.revoked_at is None:
                     refresh.revoked_at = self.now()
             self.installed_teams.discard(team_id)
+            self.installed_enterprises.discard(team_id)
             return revoked
 
     def record_refresh(self, refresh: RefreshToken, token: Token) -> dict[str, Any]:
@@ -656,7 +770,13 @@ class SandboxState:
                     "message_shortcuts": self.config.message_shortcuts,
                     "shortcuts": self.shortcuts(),
                 },
-                "teams": [{**asdict(team), "installed": team.id in self.installed_teams} for team in self.teams.values()],
+                "teams": [
+                    {**asdict(team), "installed": team.id in self.installed_teams or self.org_installed(team.id)}
+                    for team in self.teams.values()
+                ],
+                "enterprises": [
+                    {**asdict(org), "installed": org.id in self.installed_enterprises} for org in self.enterprises.values()
+                ],
                 "users": [self.user_json(user_id) for user_id in self.users],
                 "channels": [asdict(channel) for channel in self.channels.values()],
                 "messages": list(self.messages),

@@ -16,10 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import oauth
+from sandbox.config import SandboxChannel
 from sandbox.emoji import emoji_problem
 from sandbox.errors import SlackError
 from sandbox.links import permalink
-from sandbox.state import SandboxState, Token, View
+from sandbox.state import SandboxState, Token, UserState, View
 
 logger = logging.getLogger(__name__)
 
@@ -96,19 +97,24 @@ def _check_access(method: Method, token: Token) -> None:
 
 
 def auth_test(call: Call) -> dict[str, Any]:
-    """auth.test: who the token belongs to."""
+    """auth.test: who the token belongs to; on Grid with the org's enterprise_id ("Look for enterprise_id in
+    auth.test", https://api.slack.com/enterprise/grid/developing), and for an org-level token the org itself in place
+    of a workspace (its id as team_id, its enterprise.slack.com URL, is_enterprise_install: true)."""
     token = call.caller
-    team = call.state.team(token.team_id)
     name = call.state.user_json(token.user_id)["name"]
+    if token.team_id is None:
+        org = call.state.enterprises[token.enterprise_id or ""]
+        place = {"url": f"https://{org.domain}.enterprise.slack.com/", "team": org.name, "team_id": org.id}
+    else:
+        team = call.state.team(token.team_id)
+        place = {"url": f"https://{team.domain}.slack.com/", "team": team.name, "team_id": team.id}
     answer: dict[str, Any] = {
         "ok": True,
-        "url": f"https://{team.domain}.slack.com/",
-        "team": team.name,
+        **place,
         "user": name,
-        "team_id": team.id,
         "user_id": token.user_id,
-        "enterprise_id": None,
-        "is_enterprise_install": False,
+        "enterprise_id": token.enterprise_id,
+        "is_enterprise_install": token.is_enterprise_install,
     }
     if token.kind == "bot":
         answer["bot_id"] = call.state.config.bot_id
@@ -125,7 +131,7 @@ def auth_revoke(call: Call) -> dict[str, Any]:
         "oauth": [token.user_id] if token.kind == "user" else [],
         "bot": [token.user_id] if token.kind == "bot" else [],
     }
-    call.state.emit_event(token.team_id, {"type": "tokens_revoked", "tokens": tokens})
+    call.state.emit_event(token.team_id or token.enterprise_id or "", {"type": "tokens_revoked", "tokens": tokens})
     return {"ok": True, "revoked": True}
 
 
@@ -137,10 +143,19 @@ def _author(call: Call) -> tuple[str, str | None]:
     return (token.user_id, None) if token.kind == "user" else (call.state.config.bot_user_id, call.state.config.bot_id)
 
 
-def post_message(call: Call) -> dict[str, Any]:
-    """chat.postMessage: as the person with a user token, as the app with a bot token."""
+def _acting_team(call: Call, channel: SandboxChannel) -> str:
+    """The workspace a call on this channel acts from: the token's own, or (org-level) the first it reaches there."""
     token = call.caller
-    channel = call.state.channel(token.team_id, call.text("channel")) if call.text("channel") else None
+    if token.team_id is not None:
+        return token.team_id
+    return next(team for team in call.state.token_teams(token) if channel.in_team(team))
+
+
+def post_message(call: Call) -> dict[str, Any]:
+    """chat.postMessage: as the person with a user token, as the app with a bot token; in any channel of a workspace
+    the token reaches (a channel shared into it included), else channel_not_found."""
+    token = call.caller
+    channel = call.state.channel_for(token, call.text("channel")) if call.text("channel") else None
     if channel is None:
         raise SlackError("channel_not_found")
     text, blocks = call.text("text"), call.json("blocks")
@@ -148,7 +163,7 @@ def post_message(call: Call) -> dict[str, Any]:
         raise SlackError("no_text")
     user_id, bot_id = _author(call)
     message = call.state.record_message(
-        team_id=token.team_id,
+        team_id=_acting_team(call, channel),
         channel_id=channel.id,
         user_id=user_id,
         text=text,
@@ -165,17 +180,17 @@ def post_message(call: Call) -> dict[str, Any]:
 def post_ephemeral(call: Call) -> dict[str, Any]:
     """chat.postEphemeral: a message only `user` sees."""
     token = call.caller
-    channel = call.state.channel(token.team_id, call.text("channel")) if call.text("channel") else None
+    channel = call.state.channel_for(token, call.text("channel")) if call.text("channel") else None
     if channel is None:
         raise SlackError("channel_not_found")
     target = call.state.users.get(call.text("user"))
-    if target is None or target.user.team_id != token.team_id or target.deleted:
+    if target is None or target.deleted or not any(channel.in_team(team) for team in target.user.workspaces):
         raise SlackError("user_not_in_channel")
     text, blocks = call.text("text"), call.json("blocks")
     if not text and not blocks and not call.params.get("attachments"):
         raise SlackError("no_text")
     message = call.state.record_ephemeral(
-        team_id=token.team_id,
+        team_id=_acting_team(call, channel),
         channel_id=channel.id,
         user_id=target.user.id,
         text=text,
@@ -189,12 +204,22 @@ def post_ephemeral(call: Call) -> dict[str, Any]:
 # ----- users -----
 
 
+def _sees(call: Call, person: UserState) -> bool:
+    """Whether the caller's token may look this person up: they share a workspace, or (Grid) an org."""
+    state, token = call.state, call.caller
+    if any(state.reaches(token, team) for team in person.user.workspaces):
+        return True
+    theirs = state.enterprise_of(person.user.team_id)
+    ours = token.enterprise_id or (org.id if (org := state.enterprise_of(token.team_id)) is not None else None)
+    return theirs is not None and theirs.id == ours
+
+
 def users_info(call: Call) -> dict[str, Any]:
-    """users.info: a user of the token's team."""
+    """users.info: a user of the token's team (on Grid, of its org)."""
     user_id = call.text("user")
     if user_id != call.state.config.bot_user_id:
         person = call.state.user(user_id)
-        if person.user.team_id != call.caller.team_id:
+        if not _sees(call, person):
             raise SlackError("user_not_found")
     return {"ok": True, "user": call.state.user_json(user_id)}
 
@@ -205,7 +230,7 @@ def profile_get(call: Call) -> dict[str, Any]:
     if user_id == call.state.config.bot_user_id:
         return {"ok": True, "profile": call.state.user_json(user_id)["profile"]}
     person = call.state.user(user_id)
-    if person.user.team_id != call.caller.team_id:
+    if not _sees(call, person):
         raise SlackError("user_not_found")
     return {"ok": True, "profile": call.state.profile_json(user_id)}
 
@@ -312,11 +337,30 @@ def _matches(message: dict[str, Any], terms: list[str], state: SandboxState) -> 
     return True
 
 
+def _team_argument(call: Call) -> str:
+    """The workspace a team-scoped method acts on: the token's own (a `team_id` is ignored, as Slack ignores it with a
+    workspace-level token), or with an org-level token the `team_id` it must name ("team_id ... required if org
+    token is used", https://api.slack.com/methods/search.messages)."""
+    token = call.caller
+    if token.team_id is not None:
+        return token.team_id
+    team_id = call.text("team_id")
+    if not team_id:
+        raise SlackError(
+            "missing_argument", response_metadata={"messages": ["[ERROR] team_id is required with an org token"]}
+        )
+    if not call.state.reaches(token, team_id):
+        raise SlackError("team_access_not_granted")
+    return team_id
+
+
 def search_messages(call: Call) -> dict[str, Any]:
-    """search.messages: the team's messages containing every term, newest first, paginated."""
+    """search.messages: the messages of the team's channels (shared ones included) containing every term, newest
+    first, paginated."""
     query = call.text("query").strip()
     if not query:
         raise SlackError("no_query")
+    team_id = _team_argument(call)
     count = max(1, min(call.integer("count", 20), 100))
     page = max(1, call.integer("page", 1))
     terms = [term.lower() for term in query.split()]
@@ -324,7 +368,7 @@ def search_messages(call: Call) -> dict[str, Any]:
     found = [
         message
         for message in reversed(state.messages)
-        if message["team"] == call.caller.team_id and _matches(message, terms, state)
+        if state.channels[message["channel"]].in_team(team_id) and _matches(message, terms, state)
     ]
     total = len(found)
     pages = max(1, math.ceil(total / count))
@@ -450,7 +494,7 @@ def views_update(call: Call) -> dict[str, Any]:
         if view_id
         else next((view for view in call.state.views.values() if view.external_id == external_id), None)
     )
-    if view is None or view.team_id != call.caller.team_id:
+    if view is None or not call.state.reaches(call.caller, view.team_id):
         raise SlackError("not_found")
     given_hash = call.text("hash")
     if given_hash and given_hash != view.hash:
@@ -467,7 +511,8 @@ def views_publish(call: Call) -> dict[str, Any]:
     definition = _view_definition(call, ("home",))
     user_id = call.text("user_id")
     person = call.state.user(user_id)
-    if person.user.team_id != call.caller.team_id:
+    reached = [team for team in person.user.workspaces if call.state.reaches(call.caller, team)]
+    if not reached:
         raise SlackError("user_not_found")
     home = next((view for view in call.state.views.values() if view.user_id == user_id and view.type == "home"), None)
     given_hash = call.text("hash")
@@ -476,7 +521,7 @@ def views_publish(call: Call) -> dict[str, Any]:
     if home is None:
         home = View(
             id=call.state.new_id("V"),
-            team_id=person.user.team_id,
+            team_id=reached[0],
             user_id=user_id,
             view=definition,
             hash=_view_hash(call.state),
@@ -506,6 +551,9 @@ def _channel_json(state: SandboxState, channel_id: str) -> dict[str, Any]:
         "is_general": channel.name == "general",
         "is_member": True,
         "context_team_id": channel.team_id,
+        "is_shared": bool(channel.shared_team_ids),
+        "is_org_shared": bool(channel.shared_team_ids),
+        "is_ext_shared": False,
         "topic": {"value": channel.topic, "creator": "", "last_set": 0},
         "purpose": {"value": "", "creator": "", "last_set": 0},
         "num_members": members,
@@ -513,19 +561,20 @@ def _channel_json(state: SandboxState, channel_id: str) -> dict[str, Any]:
 
 
 def conversations_list(call: Call) -> dict[str, Any]:
-    """conversations.list: the team's public channels."""
+    """conversations.list: the team's public channels (shared ones included)."""
     state = call.state
+    team_id = _team_argument(call)
     channels = [
         _channel_json(state, channel.id)
         for channel in state.channels.values()
-        if channel.team_id == call.caller.team_id and channel.id.startswith("C")
+        if channel.in_team(team_id) and channel.id.startswith("C")
     ]
     return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
 
 def conversations_history(call: Call) -> dict[str, Any]:
     """conversations.history: a channel's messages, newest first."""
-    channel = call.state.channel(call.caller.team_id, call.text("channel"))
+    channel = call.state.channel_for(call.caller, call.text("channel"))
     limit = max(1, min(call.integer("limit", 100), 1000))
     found = [message for message in reversed(call.state.messages) if message["channel"] == channel.id]
     public = [{key: value for key, value in message.items() if key not in ("via", "as", "channel")} for message in found]
@@ -620,6 +669,7 @@ def dispatch(
             if value and value.startswith("xapp-"):
                 raise SlackError("not_allowed_token_type")
             call.token = state.authenticate(value)
+            state.record_call(name, call.token)
             _check_access(method, call.token)
         return method.handler(call)
 

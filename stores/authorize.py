@@ -44,15 +44,36 @@ class DelegateAuthorize(Authorize):
     ) -> AuthorizeResult | None:
         is_org = bool(context.is_enterprise_install)
         workspace_team = None if is_org else team_id
-        # The token used to act is always that of the person who acted (the actor, when Bolt resolves one).
-        acting_user = actor_user_id or user_id
-        acting_enterprise = actor_enterprise_id if actor_user_id else enterprise_id
-        acting_team = (actor_team_id if actor_user_id else workspace_team) or workspace_team
-
-        key = TokenKey.of(enterprise_id, workspace_team, acting_user if not actor_user_id else None)
-        bot, person, workspace = self.manager.read_for_request(key)
-        if actor_user_id:
-            person = self.manager.read(TokenKey.of(acting_enterprise, acting_team, acting_user))
+        # The installation the request came to: an org-wide one is keyed by the org alone (no workspace), whichever
+        # workspace of the org the person acted in; the person acting is looked up under it.
+        key = TokenKey.of(enterprise_id, workspace_team, user_id)
+        acting_key = key
+        # With user_token_resolution="actor", Bolt names the actor. Outside a Slack Connect channel the actor is the
+        # request's own person (their ids are the same: the installation's key above). Only an actor from another
+        # installation is looked up elsewhere: under their workspace, else their org's org-wide installation.
+        elsewhere = actor_user_id is not None and (actor_enterprise_id, actor_team_id, actor_user_id) != (
+            enterprise_id,
+            team_id,
+            user_id,
+        )
+        bot, person, workspace = self.manager.read_for_request(
+            TokenKey.of(enterprise_id, workspace_team) if elsewhere else key
+        )
+        if elsewhere:
+            candidates = [TokenKey.of(actor_enterprise_id, actor_team_id, actor_user_id)]
+            if actor_enterprise_id and actor_team_id:
+                candidates.append(TokenKey.of(actor_enterprise_id, None, actor_user_id))
+            person, acting_key = None, candidates[0]
+            for candidate in candidates:
+                person = self.manager.read(candidate)
+                if person is not None:
+                    acting_key = candidate
+                    break
+        acting_enterprise = acting_key.enterprise_id or None
+        acting_team = acting_key.team_id or None
+        acting_user = acting_key.user_id or None
+        # Whose token this request acts with, keyed as stored (listeners.context.person_of reads it).
+        context["acting_person"] = (acting_enterprise, acting_team, acting_user) if acting_user else None
 
         bot_token = None
         context["bot_token_stale"] = False
@@ -72,10 +93,9 @@ class DelegateAuthorize(Authorize):
         if self.services is not None:
             context["delegate"] = self.services
         if acting_user:
-            user_key = TokenKey.of(acting_enterprise, acting_team, acting_user)
             try:
                 # Read and decrypt only: a token due for renewal is refreshed after the ack, by the UserClient.
-                fresh = self.manager.token_for_request(user_key, person)
+                fresh = self.manager.token_for_request(acting_key, person)
                 user_token, user_scopes = fresh.token, list(fresh.scopes)
                 context["user_client"] = UserClient(
                     self.manager,

@@ -256,6 +256,9 @@ def build_oauth_settings(
         installation_store=installation_store,
         state_store=state_store,
         callback_options=CallbackOptions(success=success, failure=failure),
+        # Bolt then names the actor to authorize: in a Slack Connect channel the person acting, not the installer's
+        # side (stores.authorize.DelegateAuthorize keys them; everywhere else the actor is the request's person).
+        user_token_resolution="actor",
     )
     settings.state_utils = DelegateStateUtils(
         cookie_name=settings.state_cookie_name,

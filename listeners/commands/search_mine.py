@@ -100,7 +100,11 @@ def search_mine_callback(command: dict[str, Any], context: BoltContext, respond:
         return  # the acknowledgement said why
 
     def search() -> Reply:
-        answer = client.search_messages(query=my_query(request.query, client.user_id), count=RESULTS, sort="timestamp")
+        # An org-level token (an org-wide install on Enterprise Grid) must name the workspace to search ("team_id ...
+        # required if org token is used"); a workspace-level token ignores it. The workspace is the one typed in.
+        answer = client.search_messages(
+            query=my_query(request.query, client.user_id), count=RESULTS, sort="timestamp", team_id=command.get("team_id")
+        )
         return results_reply(query, answer)
 
     reply = attempt(search, context, doing=DOING)

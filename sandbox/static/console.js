@@ -350,11 +350,16 @@ function renderUsers() {
 function renderChannels() {
   const select = $("channel-select");
   const user = snapshot.users.find((u) => u.id === currentUser());
-  const channels = snapshot.channels.filter((c) => !user || c.team_id === user.team_id);
+  // On Enterprise Grid a person may belong to several workspaces, and a channel may be shared into theirs.
+  const teams = user ? (user.enterprise_user ? user.enterprise_user.teams : [user.team_id]) : null;
+  const channels = snapshot.channels.filter(
+    (c) => !teams || teams.includes(c.team_id) || (c.shared_team_ids || []).some((t) => teams.includes(t))
+  );
   const key = channels.map((c) => c.id).join();
   const wanted = select.value;
   if (select.dataset.key !== key) {
-    select.replaceChildren(...channels.map((c) => el("option", { value: c.id }, "#" + c.name)));
+    const label = (c) => "#" + c.name + ((c.shared_team_ids || []).length ? " (shared)" : "");
+    select.replaceChildren(...channels.map((c) => el("option", { value: c.id }, label(c))));
     select.dataset.key = key;
   }
   if (wanted && channels.some((c) => c.id === wanted)) select.value = wanted;

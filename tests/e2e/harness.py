@@ -83,17 +83,21 @@ class Delegate:
         query = {k: v[0] for k, v in parse_qs(urlsplit(start.location).query, keep_blank_values=True).items()}
         return start, query, cookie
 
-    def authorize(self, user_id: str, path: str = "/slack/install") -> Page:
-        """The whole browser flow: open the link, see Slack's consent page, press Allow, land on the callback."""
+    def authorize(self, user_id: str, path: str = "/slack/install", **consent: Any) -> Page:
+        """The whole browser flow: open the link, see Slack's consent page, press Allow, land on the callback.
+
+        `consent` is what else the person picks there: on Grid, `team_id` (a workspace of theirs) or `org_wide=True`.
+        """
         start, query, cookie = self.start_oauth(path)
-        consent = fetch(start.location)
-        assert consent.status == 200, consent.body
+        consent_page = fetch(start.location)
+        assert consent_page.status == 200, consent_page.body
         redirect = self.sandbox.approve(
             user_id,
             scope=query.get("scope", ""),
             user_scope=query.get("user_scope", ""),
             redirect_uri=query.get("redirect_uri"),
             state=query["state"],
+            **consent,
         )
         return fetch(redirect, cookie=cookie)
 

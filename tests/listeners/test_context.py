@@ -20,11 +20,19 @@ def test_person_is_keyed_like_the_token_store() -> None:
     assert person_of(org).workspace_id == "T1"  # the connect URL still names the workspace
 
 
-def test_the_actor_is_the_person_when_bolt_resolves_one() -> None:
+def test_the_actor_is_the_person_authorize_resolved() -> None:
     context = BoltContext(
         {"enterprise_id": None, "team_id": "T1", "user_id": "U1", "actor_user_id": "U5", "actor_team_id": "T5"}
     )
+    context["acting_person"] = (None, "T5", "U5")
     assert person_of(context).key() == {"enterprise_id": None, "team_id": "T5", "user_id": "U5"}
+    # On an org-wide install Bolt's actor_team_id names the workspace acted in; the connection is the org's.
+    org = BoltContext(
+        {"enterprise_id": "E1", "team_id": "T2", "is_enterprise_install": True, "user_id": "W1", "actor_team_id": "T2"}
+    )
+    org["actor_user_id"], org["actor_enterprise_id"], org["acting_person"] = "W1", "E1", ("E1", None, "W1")
+    assert person_of(org).key() == {"enterprise_id": "E1", "team_id": None, "user_id": "W1"}
+    assert person_of(org).workspace_id == "T2"
 
 
 def test_acting_problem() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from slack_bolt import App, BoltContext
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store import Installation
 
 from stores.authorize import DelegateAuthorize
 from stores.rotation import TokenKey, TokenManager
@@ -74,6 +76,75 @@ def test_actor_resolution_uses_the_actor_token(store, manager, token_server) -> 
     )
     assert result.user_token == token_b and result.user_id == "UB"
     assert context["user_client"].user_id == "UB"
+
+
+def org_wide(store, enterprise_id: str, user_id: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    """An org-wide installation's row for a person: keyed by the org, no workspace (an org-level token)."""
+    store.save(
+        Installation(
+            app_id="A1",
+            enterprise_id=enterprise_id,
+            team_id=None,
+            is_enterprise_install=True,
+            bot_token="xoxb-org-bot",
+            bot_id="B1",
+            bot_user_id="UBOT",
+            bot_scopes="commands",
+            user_id=user_id,
+            user_token=token,
+            user_scopes="chat:write",
+            installed_at=time.time(),
+        )
+    )
+
+
+def test_on_an_org_wide_install_the_actor_is_keyed_by_the_org_not_the_workspace_acted_in(store, manager) -> None:  # type: ignore[no-untyped-def]
+    org_wide(store, "E1", "UB", "xoxp-org-ub")
+    context = BoltContext({"is_enterprise_install": True})
+    # What Bolt passes with user_token_resolution="actor" for a command typed in workspace T2 of org E1.
+    result = DelegateAuthorize(manager)(
+        context=context,
+        enterprise_id="E1",
+        team_id="T2",
+        user_id="UB",
+        actor_enterprise_id="E1",
+        actor_team_id="T2",
+        actor_user_id="UB",
+    )
+    assert result is not None and result.user_token == "xoxp-org-ub" and result.bot_token == "xoxb-org-bot"
+    assert context["acting_person"] == ("E1", None, "UB") and context["user_client"].user_id == "UB"
+
+
+def test_an_actor_from_another_org_acts_with_their_own_orgs_token_never_the_installations(
+    store, manager, token_server
+) -> None:  # type: ignore[no-untyped-def]
+    _, state = token_server
+    token_a, _ = connect(store, state, "UA")  # the installation the event came to: T1, its person UA
+    org_wide(store, "E9", "UX", "xoxp-e9-ux")  # the actor's own org installed Delegate org-wide
+    context = BoltContext({"is_enterprise_install": False})
+    result = DelegateAuthorize(manager)(
+        context=context,
+        enterprise_id=None,
+        team_id="T1",
+        user_id="UA",
+        actor_enterprise_id="E9",
+        actor_team_id="T9",
+        actor_user_id="UX",
+    )
+    assert result is not None and result.user_token == "xoxp-e9-ux" and result.user_id == "UX"
+    assert context["acting_person"] == ("E9", None, "UX")
+    stranger = BoltContext({"is_enterprise_install": False})
+    unknown = DelegateAuthorize(manager)(
+        context=stranger,
+        enterprise_id=None,
+        team_id="T1",
+        user_id="UA",
+        actor_enterprise_id="E8",
+        actor_team_id="T8",
+        actor_user_id="UY",
+    )
+    assert unknown is not None and unknown.user_token is None and token_a != unknown.user_token
+    assert stranger["user_client"] is None and stranger["acting_person"] == ("E8", "T8", "UY")
 
 
 def test_unknown_workspace_is_not_authorized(manager) -> None:  # type: ignore[no-untyped-def]

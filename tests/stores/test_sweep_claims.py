@@ -4,6 +4,7 @@ that lapse by themselves, and 429s that pause without failing a token; on SQLite
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -46,6 +47,7 @@ def test_refreshers_claiming_at_once_never_share_a_token(store: SQLAlchemyInstal
             if claim.rows == 0:
                 return
             claimed[n].extend(claim.keys)
+            time.sleep(0.005)  # a refresher works through its batch before claiming the next
 
     threads = [threading.Thread(target=claim_until_empty, args=(n,)) for n in range(len(managers))]
     for thread in threads:

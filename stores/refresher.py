@@ -132,6 +132,7 @@ class Refresher:
                     break
                 result.set_aside += claim.set_aside
                 result.due += len(claim.keys)
+                self.last_progress = time.monotonic()  # a first sweep may set aside a million idle tokens
                 if not claim.keys:
                     continue  # only tokens set aside as unused: claim the next rows
                 keys = _Keys(claim.keys)

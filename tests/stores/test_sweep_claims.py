@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from stores import SQLAlchemyInstallationStore
+from stores.listing import read_detail
 from stores.refresher import Refresher
 from stores.rotation import USER, TokenKey, TokenManager
 from tests.conftest import CLIENT_ID
@@ -107,6 +108,8 @@ def test_unused_tokens_are_set_aside_and_renewed_on_use_again(
         refreshed = {user for _, user in state.refresh_log}
         assert refreshed == {"U_USED", "U_NEW"}, "used within 14 days, or granted within them and never used"
         assert [user_row(engine, store, user).refresh_ahead for user in ("U_IDLE", "U_NEVER")] == [False, False]
+        shown = read_detail(engine, store.tables, CLIENT_ID, enterprise_id=None, team_id="T1", user_id="U_IDLE")
+        assert shown is not None and not shown.refresh_ahead and shown.last_used_at == now - 20 * DAY  # tokens show
         assert refresher.sweep_once().set_aside == 0, "set aside once, not read again by later sweeps"
         assert manager.due_for_refresh(timedelta(hours=2), 10) == []
 

@@ -142,6 +142,13 @@ def test_the_activity_window_is_the_managers_argument(store: SQLAlchemyInstallat
         assert (len(claim.keys), claim.set_aside) == (3, 0)
     finally:
         manager.close()
+    seed_people(store, 3, prefix="REF", **used_3_days_ago)  # type: ignore[arg-type]
+    manager = TokenManager(store, client_secret=CLIENT_SECRET, background_refresh=False)
+    try:  # the Refresher's own argument wins over the manager's 14 days
+        result = Refresher(manager, jitter=timedelta(0), active_window=2 * DAY, max_per_minute=6000).sweep_once()
+        assert (result.due, result.set_aside) == (0, 3)
+    finally:
+        manager.close()
 
 
 def test_a_lease_lapses_by_itself_and_a_stopped_sweep_releases_its_own(store: SQLAlchemyInstallationStore) -> None:

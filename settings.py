@@ -93,6 +93,8 @@ class Settings:
     # and /support (the Slack Marketplace listing links those).
     privacy_url: str | None = None
     support_url: str | None = None
+    # Refresh-ahead renews user tokens used within this many days; the others are renewed on their next use.
+    refresh_ahead_days: int = 14
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
@@ -170,6 +172,17 @@ class Settings:
             if problem:
                 problems.append(problem)
                 links[name] = None
+        days_text = (env.get("DELEGATE_REFRESH_AHEAD_DAYS") or "14").strip()
+        try:
+            refresh_ahead_days = int(days_text)
+            if not 1 <= refresh_ahead_days <= 365:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                "DELEGATE_REFRESH_AHEAD_DAYS must be a whole number of days from 1 to 365 (tokens used within them are "
+                f"refreshed ahead), got {days_text!r}"
+            )
+            refresh_ahead_days = 14
         problems.extend(_missing(env, required))
         if problems:
             message = "Delegate cannot start:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -199,6 +212,7 @@ class Settings:
             refresher=refresher,
             privacy_url=links["DELEGATE_PRIVACY_URL"],
             support_url=links["DELEGATE_SUPPORT_URL"],
+            refresh_ahead_days=refresh_ahead_days,
         )
 
     def replace(self, **changes: object) -> Settings:

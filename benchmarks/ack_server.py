@@ -54,64 +54,61 @@ def _raise_to(index: int, value: float) -> None:
         _FIGURES[index] = max(_FIGURES[index], value)
 
 
-class _CountingCursor:
-    """A DBAPI cursor that counts every statement it sends, whoever sends it (SQLAlchemy or a raw read)."""
+def _counting_drivers() -> dict[str, tuple[str, type]]:
+    """Per DBAPI driver, the connect() argument and the subclass that makes its cursors count what they send."""
+    import sqlite3
 
-    def __init__(self, cursor: Any):
-        object.__setattr__(self, "_cursor", cursor)
+    class SqliteCursor(sqlite3.Cursor):
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            _add(STATEMENTS, 1)
+            return super().execute(*args, **kwargs)
 
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        _add(STATEMENTS, 1)
-        return self._cursor.execute(*args, **kwargs)
+        def executemany(self, *args: Any, **kwargs: Any) -> Any:
+            _add(STATEMENTS, 1)
+            return super().executemany(*args, **kwargs)
 
-    def executemany(self, *args: Any, **kwargs: Any) -> Any:
-        _add(STATEMENTS, 1)
-        return self._cursor.executemany(*args, **kwargs)
+    class SqliteConnection(sqlite3.Connection):
+        def cursor(self, factory: Any = SqliteCursor) -> Any:  # type: ignore[override]
+            return super().cursor(factory)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            _add(STATEMENTS, 1)
+            return super().execute(*args, **kwargs)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._cursor, name, value)
+    drivers: dict[str, tuple[str, type]] = {"pysqlite": ("factory", SqliteConnection)}
+    try:
+        import psycopg
+    except ImportError:
+        return drivers
 
-    def __iter__(self) -> Any:
-        return iter(self._cursor)
+    class PsycopgCursor(psycopg.Cursor):  # type: ignore[type-arg]
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            _add(STATEMENTS, 1)
+            return super().execute(*args, **kwargs)
 
-    def __enter__(self) -> _CountingCursor:
-        return self
+        def executemany(self, *args: Any, **kwargs: Any) -> Any:
+            _add(STATEMENTS, 1)
+            return super().executemany(*args, **kwargs)
 
-    def __exit__(self, *exc: Any) -> None:
-        self._cursor.close()
-
-
-class _CountingConnection:
-    """A DBAPI connection whose cursors count their statements (and whose own execute() shortcut does)."""
-
-    def __init__(self, connection: Any):
-        object.__setattr__(self, "_connection", connection)
-
-    def cursor(self, *args: Any, **kwargs: Any) -> _CountingCursor:
-        return _CountingCursor(self._connection.cursor(*args, **kwargs))
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        _add(STATEMENTS, 1)
-        return self._connection.execute(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._connection, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._connection, name, value)
+    drivers["psycopg"] = ("cursor_factory", PsycopgCursor)
+    return drivers
 
 
 def count_statements() -> None:
-    """Every engine made from now on in this process (and its forks) counts statements at the DBAPI cursor."""
+    """Every engine made from now on in this process (and its forks) counts the statements its DBAPI cursors send,
+    whoever sends them: SQLAlchemy, or a raw read on the DBAPI connection (which SQLAlchemy's events never see)."""
     global _FIGURES, _LOCK
     _FIGURES = multiprocessing.RawArray("d", 5)
     _LOCK = multiprocessing.Lock()
+    drivers = _counting_drivers()
 
-    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
-        return _CountingConnection(dialect.connect(*cargs, **cparams))
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        argument, counting = drivers.get(dialect.driver, (None, None))
+        if argument is None:
+            raise SystemExit(f"no statement counter for the {dialect.driver} driver")
+        if argument in cparams:
+            raise SystemExit(f"the engine already sets {argument}: its statements would not be counted")
+        cparams[argument] = counting
 
     event.listen(Engine, "do_connect", connect)
 

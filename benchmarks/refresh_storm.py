@@ -89,7 +89,9 @@ def run_workers(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, threads: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     before = sandbox.counters()
-    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads)
+    # Every process must have started (imports done) before the storm: a late one would find the token refreshed.
+    start_at = time.time() + max(4.0, 1.5 * processes)
+    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads, start_at=start_at)
     results = [r for output in run_workers([config] * processes) for r in output["results"]]
     after = sandbox.counters()
     tokens = {r["token"] for r in results if "token" in r}
@@ -97,6 +99,7 @@ def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, thre
     waits = sorted(float(r["seconds"]) for r in results)
     return {
         "callers": len(results),
+        "callers_started_late": sum(1 for r in results if r.get("late")),
         "refresh_calls": after["grants"].get("refresh_token", 0)
         + after["grant_failures"].get("refresh_token", 0)
         - before["grants"].get("refresh_token", 0)

@@ -98,12 +98,15 @@ def main() -> None:
         delay = config["start_at"] - time.time()
         if delay > 0:
             time.sleep(delay)
+        late = delay <= 0  # not ready by the start: this caller joined the storm late (a loaded machine's slow start)
         started = time.perf_counter()
         try:
             outcome = {"token": ask()}
         except Exception as error:  # noqa: BLE001 - reported to the caller
             outcome = {"error": type(error).__name__, "reason": str(getattr(error, "reason", "") or "")}
         outcome["seconds"] = f"{time.perf_counter() - started:.4f}"
+        if late:
+            outcome["late"] = "1"
         outcome["finished_at"] = f"{time.time():.4f}"
         with lock:
             results.append(outcome)

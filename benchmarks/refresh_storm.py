@@ -87,12 +87,39 @@ def run_workers(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return outputs
 
 
+def run_workers_together(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Like run_workers, but the storm starts once every process is ready (imports done, database reached): on a loaded
+    machine a fixed start time leaves slow starters late, finding the token already refreshed."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(c)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for c in configs
+    ]
+    for process in processes:
+        assert process.stdout is not None
+        if "ready" not in process.stdout.readline():
+            raise SystemExit(f"a storm worker exited before it was ready ({process.wait(10)})")
+    start_at = time.time() + 0.3
+    outputs = []
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"go {start_at}\n")
+        process.stdin.flush()
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
+    return outputs
+
+
 def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, threads: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     before = sandbox.counters()
-    # Every process must have started (imports done) before the storm: a late one would find the token refreshed.
-    start_at = time.time() + max(4.0, 1.5 * processes)
-    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads, start_at=start_at)
-    results = [r for output in run_workers([config] * processes) for r in output["results"]]
+    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads, go_on_stdin=True)
+    results = [r for output in run_workers_together([config] * processes) for r in output["results"]]
     after = sandbox.counters()
     tokens = {r["token"] for r in results if "token" in r}
     working = {t for t in tokens if _works(sandbox, t)}

@@ -54,18 +54,24 @@ def _raise_to(index: int, value: float) -> None:
         _FIGURES[index] = max(_FIGURES[index], value)
 
 
+class _Counting:
+    """Mixed into a DBAPI cursor class: every statement it sends is counted."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        _add(STATEMENTS, 1)
+        return super().execute(*args, **kwargs)  # type: ignore[misc]
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        _add(STATEMENTS, 1)
+        return super().executemany(*args, **kwargs)  # type: ignore[misc]
+
+
 def _counting_drivers() -> dict[str, tuple[str, type]]:
     """Per DBAPI driver, the connect() argument and the subclass that makes its cursors count what they send."""
     import sqlite3
 
-    class SqliteCursor(sqlite3.Cursor):
-        def execute(self, *args: Any, **kwargs: Any) -> Any:
-            _add(STATEMENTS, 1)
-            return super().execute(*args, **kwargs)
-
-        def executemany(self, *args: Any, **kwargs: Any) -> Any:
-            _add(STATEMENTS, 1)
-            return super().executemany(*args, **kwargs)
+    class SqliteCursor(_Counting, sqlite3.Cursor):
+        pass
 
     class SqliteConnection(sqlite3.Connection):
         def cursor(self, factory: Any = SqliteCursor) -> Any:  # type: ignore[override]
@@ -81,14 +87,8 @@ def _counting_drivers() -> dict[str, tuple[str, type]]:
     except ImportError:
         return drivers
 
-    class PsycopgCursor(psycopg.Cursor):  # type: ignore[type-arg]
-        def execute(self, *args: Any, **kwargs: Any) -> Any:
-            _add(STATEMENTS, 1)
-            return super().execute(*args, **kwargs)
-
-        def executemany(self, *args: Any, **kwargs: Any) -> Any:
-            _add(STATEMENTS, 1)
-            return super().executemany(*args, **kwargs)
+    class PsycopgCursor(_Counting, psycopg.Cursor):  # type: ignore[misc, type-arg]
+        pass
 
     drivers["psycopg"] = ("cursor_factory", PsycopgCursor)
     return drivers

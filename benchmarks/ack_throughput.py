@@ -282,7 +282,7 @@ def plot(results: dict[str, dict[int, list[dict[str, Any]]]], concurrencies: lis
         ("ack_latency.png", [("p50_ack_ms", " p50"), ("p99_ack_ms", " p99")], "ack latency (ms)"),
     ):
         figure, axes = plot_axes(f"Slash commands acknowledged, {note}", xlabel="concurrent clients", ylabel=ylabel)
-        for app, by_concurrency in results.items():
+        for number, (app, by_concurrency) in enumerate(results.items()):
             for key, suffix in keys:
                 xs, mids, lows, highs = [], [], [], []
                 for concurrency in concurrencies:
@@ -293,7 +293,8 @@ def plot(results: dict[str, dict[int, list[dict[str, Any]]]], concurrencies: lis
                         mids.append(mid)
                         lows.append(mid - min(values))
                         highs.append(max(values) - mid)
-                axes.errorbar(xs, mids, yerr=[lows, highs], marker="o", capsize=4, label=LABELS[app] + suffix)
+                style = {"color": f"C{number}", "linestyle": "--" if key == "p99_ack_ms" else "-"}
+                axes.errorbar(xs, mids, yerr=[lows, highs], marker="o", capsize=4, label=LABELS[app] + suffix, **style)
         axes.set_xscale("log", base=2)
         axes.set_xticks(concurrencies, [str(c) for c in concurrencies])
         if name == "ack_latency.png":

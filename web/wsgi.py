@@ -12,12 +12,14 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
 
 from stores.log_context import log_context
 
-from .guard import RequestGuard
+from .guard import PARSED_BODY, RequestGuard
 from .oauth import CONNECT_PATH, INSTALL_PATH, DelegateOAuthFlow
 from .pages import Guide, help_links, page, too_many_starts_page
 from .ratelimit import StartLimiter, client_address
@@ -58,6 +60,17 @@ def _header_safe(response: BoltResponse) -> BoltResponse:
         return response
     logger.error("refused to send a response header with a control character (status %s)", response.status)
     return BoltResponse(status=500, body=unexpected_error_page(), headers={"content-type": "text/html; charset=utf-8"})
+
+
+class ParsedRequest(BoltRequest):
+    """A BoltRequest in HTTP mode built from its raw body and the body already parsed from it (by the request guard,
+    exactly as Bolt's parse_body would): Bolt does not parse the same bytes again (about 20 us of a 400 us ack)."""
+
+    def __init__(self, raw_body: str, body: dict[str, Any], *, query: str, headers: dict[str, Any]):
+        super().__init__(body="", query=query, headers=headers)  # an empty body parses to {} at no cost
+        self.raw_body = raw_body
+        self.body = body
+        self.context = build_context(BoltContext(), body)
 
 
 class MetricsEndpoint(Protocol):
@@ -114,6 +127,14 @@ class DelegateWSGI(SlackRequestHandler):
         """Stop this process's refresher (a refresh in flight finishes and is saved), waiting at most timeout seconds."""
         if self.refresher is not None:
             self.refresher.stop(timeout)
+
+    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        """Hand Bolt the request with the body the guard has parsed (Bolt still verifies the signature on the raw body)."""
+        parsed = request.environ.get(PARSED_BODY)
+        if not isinstance(parsed, dict):
+            return super().dispatch(request)
+        raw = request.get_body()
+        return self.app.dispatch(ParsedRequest(raw, parsed, query=request.query_string, headers=request.get_headers()))
 
     def handle_installation(self, request: WsgiHttpRequest) -> BoltResponse:
         return _header_safe(super().handle_installation(request))

@@ -415,3 +415,25 @@ def test_signed_slack_shaped_bodies_never_5xx_log_a_traceback_or_write(delegate:
     assert secret
     content_type, data = body
     _check_property(delegate, "/slack/events", signed(secret, data, content_type=content_type), data)
+
+
+def test_bolt_gets_the_body_the_guard_parsed_instead_of_parsing_it_again(
+    delegate: Delegate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import slack_bolt.request.request as bolt_request
+
+    parsed: list[str] = []
+    parse_body = bolt_request.parse_body
+
+    def counting(body: str, content_type: str | None) -> dict[str, Any]:
+        parsed.append(body)
+        return parse_body(body, content_type)
+
+    monkeypatch.setattr(bolt_request, "parse_body", counting)
+    command = delegate.sandbox.send_slash_command(ALICE, "/post-as-me", "parsed once", channel_id="C0GENERAL1")
+    assert command["status"] == 200  # Bolt still verified the signature, on the raw body
+    deadline = time.monotonic() + 10
+    while not [m for m in delegate.sandbox.messages("C0GENERAL1") if m.get("text") == "parsed once"]:
+        assert time.monotonic() < deadline, "the command was not carried out"
+        time.sleep(0.05)
+    assert sum(1 for body in parsed if body) == 0  # Bolt parsed nothing: the guard's parse served it

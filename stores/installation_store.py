@@ -14,17 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from slack_sdk.oauth.installation_store.installation_store import InstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .crypto import FieldContext, KeyRing
-from .database import write_transaction
+from .database import read_retrying, write_transaction
+from .installation_reads import FindQueries, Sealed, StoredInstallation
 from .schema import NONE, STATUS_ACTIVE, Tables, build_tables, utcnow
 
 __all__ = ["SQLAlchemyInstallationStore"]
@@ -327,10 +329,10 @@ class SQLAlchemyInstallationStore(InstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
         """Return the workspace's (or org's) bot, or None when there is none or it was deleted."""
-        ent, team = to_key(enterprise_id), self._team_key(team_id, is_enterprise_install)
-        query = select(self.bots).where(self._workspace_where(ent, team), self.bots.c.bot_token_enc.is_not(None))
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+        params = {"client_id": self.client_id, "enterprise_id": to_key(enterprise_id)}
+        params["team_id"] = self._team_key(team_id, is_enterprise_install)
+        query = self._finds.bot
+        row = read_retrying(self.engine, lambda conn: conn.execute(query, params).first())
         if row is None:
             return None
         bot = self.bot_from_row(row)
@@ -345,26 +347,22 @@ class SQLAlchemyInstallationStore(InstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
         """Return the user's installation, or without user_id the latest one in the workspace, with its bot."""
-        ent, team = to_key(enterprise_id), self._team_key(team_id, is_enterprise_install)
-        u, w = self.installations, self.bots
-        joined = u.outerjoin(
-            w, and_(w.c.client_id == u.c.client_id, w.c.enterprise_id == u.c.enterprise_id, w.c.team_id == u.c.team_id)
-        )
-        query = (
-            select(u, *[col.label(f"w_{col.name}") for col in w.c])
-            .select_from(joined)
-            .where(self._user_where(ent, team, user_id))
-            .order_by(u.c.installed_at.desc(), u.c.id.desc())
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+        params = {"client_id": self.client_id, "enterprise_id": to_key(enterprise_id)}
+        params["team_id"] = self._team_key(team_id, is_enterprise_install)
+        if user_id is not None:
+            params["user_id"] = user_id
+        query = self._finds.installation if user_id is None else self._finds.user_installation
+        row = read_retrying(self.engine, lambda conn: conn.execute(query, params).first())
         if row is None:
             return None
         installation = self.installation_from_row(row)
         if self.before_return is not None:
             installation = self.before_return(installation)
         return installation
+
+    @cached_property
+    def _finds(self) -> FindQueries:
+        return FindQueries(self.bots, self.installations)
 
     def bot_from_row(self, row: Row[Any]) -> Bot:
         return Bot(
@@ -384,37 +382,36 @@ class SQLAlchemyInstallationStore(InstallationStore):
         )
 
     def installation_from_row(self, row: Row[Any]) -> Installation:
-        """Build an Installation from a user row joined with its workspace row (columns prefixed w_)."""
+        """Build an Installation from a user row joined with its workspace row (columns prefixed w_); its refresh
+        tokens and webhook URL are decrypted when first read, which most callers never do."""
         m = row._mapping
         has_bot = m.get("w_bot_token_enc") is not None
         ent, team, user = row.enterprise_id, row.team_id, row.user_id
 
-        def bot_secret(column: str) -> str | None:
-            if not has_bot:
+        def sealed(cipher: str | None, user_key: str, column: str) -> Sealed | None:
+            if cipher is None:
                 return None
-            return self.keyring.decrypt(m[f"w_{column}"], self.field_context(ent, team, NONE, column))
+            return Sealed(lambda: self.keyring.decrypt(cipher, self.field_context(ent, team, user_key, column)))
 
         active = row.status == STATUS_ACTIVE
-        return Installation(
+        installation = StoredInstallation(
             app_id=row.app_id or m.get("w_app_id"),
             enterprise_id=from_key(ent),
             enterprise_name=m.get("w_enterprise_name"),
             enterprise_url=row.enterprise_url or m.get("w_enterprise_url"),
             team_id=from_key(team),
             team_name=m.get("w_team_name"),
-            bot_token=bot_secret("bot_token_enc"),
+            bot_token=self.keyring.decrypt(m["w_bot_token_enc"], self.field_context(ent, team, NONE, "bot_token_enc"))
+            if has_bot
+            else None,
             bot_id=m.get("w_bot_id") if has_bot else None,
             bot_user_id=m.get("w_bot_user_id") if has_bot else None,
             bot_scopes=(m.get("w_bot_scopes") or "") if has_bot else "",
-            bot_refresh_token=bot_secret("bot_refresh_token_enc"),
             bot_token_expires_at=to_timestamp(m.get("w_bot_token_expires_at")) if has_bot else None,
             user_id=user,
             user_token=self.unseal(row, "user_token_enc"),
             user_scopes=row.user_scopes or "",
-            # A refresh token that Slack no longer honours is not handed out, so no caller retries it.
-            user_refresh_token=self.unseal(row, "user_refresh_token_enc") if active else None,
             user_token_expires_at=to_timestamp(row.user_token_expires_at),
-            incoming_webhook_url=self.unseal(row, "incoming_webhook_url_enc"),
             incoming_webhook_channel=row.incoming_webhook_channel,
             incoming_webhook_channel_id=row.incoming_webhook_channel_id,
             incoming_webhook_configuration_url=row.incoming_webhook_configuration_url,
@@ -422,6 +419,13 @@ class SQLAlchemyInstallationStore(InstallationStore):
             token_type=row.token_type,
             installed_at=row.installed_at,
         )
+        installation.open_later(
+            bot_refresh_token=sealed(m["w_bot_refresh_token_enc"], NONE, "bot_refresh_token_enc") if has_bot else None,
+            # A refresh token that Slack no longer honours is not handed out, so no caller retries it.
+            user_refresh_token=sealed(row.user_refresh_token_enc, user, "user_refresh_token_enc") if active else None,
+            incoming_webhook_url=sealed(row.incoming_webhook_url_enc, user, "incoming_webhook_url_enc"),
+        )
+        return installation
 
     # -- delete -------------------------------------------------------------------------------------------
     #

@@ -12,7 +12,8 @@ Where slack_sdk's store is wrong, this one differs on purpose:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -83,6 +84,25 @@ def _keyring_from(source: KeyRingSource) -> KeyRing:
     if isinstance(source, str):
         return KeyRing.from_string(source)
     return KeyRing.from_keys(source)
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One save's write to one row: its key, the columns an existing row gets, and what a new row adds."""
+
+    key: tuple[str, ...]  # (enterprise, team) of a workspace row, (enterprise, team, user) of a person's
+    changes: dict[str, Any]
+    new_row: dict[str, Any]
+    has_token: bool  # a token is saved: an audit event is recorded
+    token_kind: str
+
+    def event(self, inserted: bool) -> dict[str, Any]:
+        """record_event's arguments for this write."""
+        user = self.key[2] if len(self.key) > 2 else None
+        return {
+            "enterprise_key": self.key[0], "team_key": self.key[1], "user_id": user, "token_kind": self.token_kind,
+            "event": "issued" if inserted else "saved",
+        }  # fmt: skip
 
 
 class SQLAlchemyInstallationStore(InstallationStore):
@@ -211,9 +231,24 @@ class SQLAlchemyInstallationStore(InstallationStore):
             return False
 
     def _upsert_workspace(self, conn: Connection, bot: Bot | None, installation: Installation | None) -> None:
+        write = self.workspace_write(bot, installation)
+        if write is None:
+            return
+        inserted = self._upsert(conn, self.bots, self._workspace_where(*write.key), write.changes, write.new_row)
+        if write.has_token:
+            self.record_event(conn, **write.event(inserted))
+
+    def _upsert_user(self, conn: Connection, installation: Installation) -> None:
+        write = self.user_write(installation)
+        inserted = self._upsert(conn, self.installations, self._user_where(*write.key), write.changes, write.new_row)
+        if write.has_token:
+            self.record_event(conn, **write.event(inserted))
+
+    def workspace_write(self, bot: Bot | None, installation: Installation | None) -> RowWrite | None:
+        """What saving the bot (or, with no bot, the installation's workspace names) writes to the workspace row."""
         source: Any = bot if bot is not None else installation
         if source is None:
-            return
+            return None
         ent, team = to_key(source.enterprise_id), to_key(source.team_id)
         now = self.clock()
         changes: dict[str, Any] = {"updated_at": now, "is_enterprise_install": bool(source.is_enterprise_install)}
@@ -242,24 +277,11 @@ class SQLAlchemyInstallationStore(InstallationStore):
             )
             if installation is not None:
                 changes["installer_user_id"] = installation.user_id
-        inserted = self._upsert(
-            conn,
-            self.bots,
-            self._workspace_where(ent, team),
-            changes,
-            {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "created_at": now},
-        )
-        if bot is not None:
-            self.record_event(
-                conn,
-                enterprise_key=ent,
-                team_key=team,
-                user_id=None,
-                token_kind="bot",
-                event="issued" if inserted else "saved",
-            )
+        new_row = {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "created_at": now}
+        return RowWrite((ent, team), changes, new_row, has_token=bot is not None, token_kind="bot")
 
-    def _upsert_user(self, conn: Connection, installation: Installation) -> None:
+    def user_write(self, installation: Installation) -> RowWrite:
+        """What saving the installation writes to its person's row (a blank user token keeps the stored one)."""
         ent, team, user = to_key(installation.enterprise_id), to_key(installation.team_id), installation.user_id
         now = self.clock()
         changes: dict[str, Any] = {
@@ -298,22 +320,16 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 # A save (a new grant, a reconnect) is the newest truth: it fences off every writer that read before it.
                 generation=self.installations.c.generation + 1,
             )
-        inserted = self._upsert(
-            conn,
-            self.installations,
-            self._user_where(ent, team, user),
-            changes,
-            {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "user_id": user},
-        )
-        if has_user_token:
-            self.record_event(
-                conn,
-                enterprise_key=ent,
-                team_key=team,
-                user_id=user,
-                token_kind="user",
-                event="issued" if inserted else "saved",
-            )
+        new_row = {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "user_id": user}
+        return RowWrite((ent, team, user), changes, new_row, has_token=has_user_token, token_kind="user")
+
+    def save_many(self, installations: Iterable[Installation], *, chunk_size: int = 1000) -> int:
+        """Save many installations as save() would, a chunk per transaction with a few multi-row statements
+        (``stores.bulk_save``); returns how many were saved."""
+        from .bulk_save import save_many
+
+        saved: int = save_many(self, installations, chunk_size=chunk_size)
+        return saved
 
     # -- find ---------------------------------------------------------------------------------------------
 

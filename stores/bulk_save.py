@@ -87,9 +87,14 @@ def write_chunk(store: SQLAlchemyInstallationStore, conn: Connection, items: Seq
             insert(store.tables.token_events),
             [
                 {
-                    "occurred_at": now, "client_id": store.client_id, "enterprise_id": e["enterprise_key"],
-                    "team_id": e["team_key"], "user_id": e["user_id"] or NONE, "token_kind": e["token_kind"],
-                    "event": e["event"], "detail": None,
+                    "occurred_at": now,
+                    "client_id": store.client_id,
+                    "enterprise_id": e["enterprise_key"],
+                    "team_id": e["team_key"],
+                    "user_id": e["user_id"] or NONE,
+                    "token_kind": e["token_kind"],
+                    "event": e["event"],
+                    "detail": None,
                 }  # fmt: skip
                 for e in events
             ],
@@ -160,4 +165,3 @@ def _existing_ids(
         for row in conn.execute(query):
             found[tuple(row[1:])] = row[0]
     return found
-

@@ -273,7 +273,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 bot_refresh_owner=None,
                 bot_refresh_sent_at=None,
                 # A save is the newest truth: it fences off every writer that read the row before it.
-                bot_generation=self.bots.c.bot_generation + 1,
+                bot_generation=self._bumped[0],
             )
             if installation is not None:
                 changes["installer_user_id"] = installation.user_id
@@ -318,7 +318,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 refresh_sent_at=None,
                 lifetime_seconds=issued_lifetime(installation.user_token_expires_at, installation.installed_at),
                 # A save (a new grant, a reconnect) is the newest truth: it fences off every writer that read before it.
-                generation=self.installations.c.generation + 1,
+                generation=self._bumped[1],
             )
         new_row = {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "user_id": user}
         return RowWrite((ent, team, user), changes, new_row, has_token=has_user_token, token_kind="user")
@@ -375,6 +375,11 @@ class SQLAlchemyInstallationStore(InstallationStore):
         if self.before_return is not None:
             installation = self.before_return(installation)
         return installation
+
+    @cached_property
+    def _bumped(self) -> tuple[Any, Any]:
+        """The bot's and the person's generation plus one, built once (building them cost more than sealing a token)."""
+        return self.bots.c.bot_generation + 1, self.installations.c.generation + 1
 
     @cached_property
     def _finds(self) -> FindQueries:

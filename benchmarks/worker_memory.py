@@ -34,8 +34,9 @@ from benchmarks.ack_throughput import SECRETS, admin
 from benchmarks.report import DOCS, plot_axes, spread
 from sandbox.config import SandboxConfig, SandboxUser
 from sandbox.delivery import sign
-from stores import SQLAlchemyInstallationStore, generate_key
+from stores import SQLAlchemyInstallationStore, create_database_engine, generate_key
 from stores.crypto import _associated_data
+from stores.migrations import upgrade
 from stores.token_rows import jitter_fraction
 
 TEAM, CHANNEL = "T0SANDBOX1", "C0GENERAL1"
@@ -45,9 +46,10 @@ def user_id(index: int) -> str:
     return f"U{index:09d}"
 
 
-def run_sandbox(people: int, pipe: Connection) -> None:
-    """The child: a sandbox with `people` more people, each connected; sends (port, admin token, answers), then
-    serves until the parent says stop."""
+def run_sandbox(people: int, database_url: str, keys: str, pipe: Connection) -> None:
+    """The child: a sandbox with `people` more people, each connected, and saved in Delegate's database here, so the
+    worker under measure has never seen them; sends (port, admin token, the installer's answer), then serves until
+    the parent says stop."""
     from sandbox import admin as sandbox_admin
     from sandbox.server import SandboxServer
 
@@ -66,7 +68,11 @@ def run_sandbox(people: int, pipe: Connection) -> None:
         )  # fmt: skip
         for i in range(people)
     ]
-    pipe.send((server.port, server._admin_token, answers))
+    upgrade(database_url)
+    store = SQLAlchemyInstallationStore(SECRETS["client_id"], create_database_engine(database_url), encryption_keys=keys)
+    store.save_many(connected(answer, user_id(i)) for i, answer in enumerate(answers) if i)
+    store.engine.dispose()
+    pipe.send((server.port, server._admin_token, answers[0]))
     pipe.recv()
     server.stop()
 
@@ -122,21 +128,21 @@ def connected(answer: dict[str, Any], person: str) -> Installation:
 
 def one_run(people: int, commands: int, checkpoints: Sequence[int]) -> list[tuple[int, int]]:
     """(commands sent, VmRSS KiB) at each checkpoint of one run."""
-    parent, child = multiprocessing.get_context("fork").Pipe()
-    sandbox = multiprocessing.get_context("fork").Process(target=run_sandbox, args=(people, child), daemon=True)
-    sandbox.start()
-    port, token, answers = parent.recv()
     points: list[tuple[int, int]] = []
-    try:
-        with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder:
+        database_url, keys = f"sqlite:///{folder}/memory.sqlite3", generate_key()
+        parent, child = multiprocessing.get_context("fork").Pipe()
+        sandbox = multiprocessing.get_context("fork").Process(
+            target=run_sandbox, args=(people, database_url, keys, child), daemon=True
+        )
+        sandbox.start()
+        port, token, installer = parent.recv()
+        try:
             config = {
-                **SECRETS, "api_url": f"http://127.0.0.1:{port}/api/", "database_url": f"sqlite:///{folder}/memory.sqlite3",
-                "keys": generate_key(), "install": answers[0], "user_id": user_id(0),
+                **SECRETS, "api_url": f"http://127.0.0.1:{port}/api/", "database_url": database_url, "keys": keys,
+                "install": installer, "user_id": user_id(0),
             }  # fmt: skip
-            wsgi, engine = delegate_app(config)
-            store = SQLAlchemyInstallationStore(SECRETS["client_id"], engine, encryption_keys=config["keys"])
-            store.save_many(connected(answer, user_id(i)) for i, answer in enumerate(answers) if i)
-            del answers
+            wsgi, _ = delegate_app(config)
             posted = _posted_counter(port, token)
             base = posted()
             statuses: list[str] = []
@@ -162,9 +168,9 @@ def one_run(people: int, commands: int, checkpoints: Sequence[int]) -> list[tupl
                         f" {caches()}",
                         flush=True,
                     )
-    finally:
-        parent.send("stop")
-        sandbox.join(20)
+        finally:
+            parent.send("stop")
+            sandbox.join(20)
     return points
 
 

@@ -490,7 +490,7 @@ class _Prefixed:
             raise AttributeError(name) from None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # per person: bounded to the people active at once (see stores.crypto._associated_data)
 def jitter_fraction(key: TokenKey) -> float:
     """A stable number in [0, 1] per token, the same in every process."""
     digest = hashlib.sha256(f"{key.enterprise_id}/{key.team_id}/{key.user_id}".encode()).digest()

@@ -110,64 +110,81 @@ def latencies(call: Callable[[int], Any], people: int, samples: int, rng: random
     return percentile(wall, 0.5), percentile(wall, 0.99), percentile(cpu, 0.5), percentile(cpu, 0.99)
 
 
-def measure_database(label: str, url: str, sizes: Sequence[int], runs: int, samples: int, stock: bool) -> dict[int, Any]:
-    engine = create_database_engine(url, pool_size=2)
-    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=generate_key())
-    store.create_tables()
-    manager = TokenManager(store, client_secret="bench-secret", background_refresh=False)
-    authorize = DelegateAuthorize(manager)
-    reference = StockStore(client_id=CLIENT_ID, engine=engine) if stock else None
-    if reference is not None:
-        reference.create_tables()
-    now, seeded, results = time.time(), 0, {}
-    rng = random.Random(12)
+class Seeded:
+    """One database holding `size` people, in Delegate's store (and slack_sdk's), with the calls measured on it."""
 
-    def authorize_one(index: int) -> None:
+    def __init__(self, label: str, url: str, size: int, stock: bool):
+        self.engine = create_database_engine(url, pool_size=2)
+        self.store = SQLAlchemyInstallationStore(
+            CLIENT_ID, self.engine, encryption_keys=generate_key(), bots_table_name=f"size{size}_workspaces",
+            installations_table_name=f"size{size}_user_tokens", token_events_table_name=f"size{size}_token_events",
+        )  # fmt: skip
+        self.store.create_tables()
+        self.manager = TokenManager(self.store, client_secret="bench-secret", background_refresh=False)
+        self.authorize = DelegateAuthorize(self.manager)
+        self.reference = None
+        if stock:
+            self.reference = StockStore(
+                client_id=CLIENT_ID, engine=self.engine, bots_table_name=f"size{size}_slack_bots",
+                installations_table_name=f"size{size}_slack_installations",
+            )  # fmt: skip
+        now, started = time.time(), time.perf_counter()
+        self.store.save_many(installations(0, size, now), chunk_size=2000)
+        self.seed_seconds = time.perf_counter() - started
+        message = f"{label}: seeded {size:,} people in {self.seed_seconds:.1f} s ({size / self.seed_seconds:,.0f}/s)"
+        if self.reference is not None:
+            self.reference.create_tables()
+            started = time.perf_counter()
+            seed_stock(self.reference, 0, size, now)
+            message += f", slack_sdk's tables in {time.perf_counter() - started:.1f} s"
+        print(message, flush=True)
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(self.store.installations)).scalar_one()
+        assert stored == size, f"{label}: {stored} people stored, {size} seeded"
+
+    def operations(self) -> list[tuple[str, Callable[[int], None]]]:
+        calls = [("authorize", self.authorize_one), ("find_installation", self.find_one)]
+        return calls + ([("slack_sdk find_installation", self.stock_find_one)] if self.reference is not None else [])
+
+    def authorize_one(self, index: int) -> None:
         team, user = person(index)
-        result = authorize(context=BoltContext(), enterprise_id=None, team_id=team, user_id=user)
+        result = self.authorize(context=BoltContext(), enterprise_id=None, team_id=team, user_id=user)
         assert result is not None and result.user_token == f"xoxe.xoxp-1-{user}" and result.bot_token is not None
 
-    def find_one(index: int) -> None:
+    def find_one(self, index: int) -> None:
         team, user = person(index)
-        found = store.find_installation(enterprise_id=None, team_id=team, user_id=user)
+        found = self.store.find_installation(enterprise_id=None, team_id=team, user_id=user)
         assert found is not None and found.user_token == f"xoxe.xoxp-1-{user}"
 
-    def stock_find_one(index: int) -> None:
+    def stock_find_one(self, index: int) -> None:
         team, user = person(index)
-        assert reference is not None and reference.find_installation(enterprise_id=None, team_id=team, user_id=user)
+        assert self.reference is not None
+        assert self.reference.find_installation(enterprise_id=None, team_id=team, user_id=user) is not None
 
+    def close(self) -> None:
+        self.manager.close()
+        self.engine.dispose()
+
+
+def measure_database(label: str, url: str, sizes: Sequence[int], runs: int, samples: int, stock: bool) -> dict[int, Any]:
+    """Seed one set of tables per size, then measure the sizes in turn within each run, so that the machine's load in
+    any minute falls on every size alike."""
+    rng = random.Random(12)
+    databases: dict[int, Seeded] = {}
     try:
         for size in sizes:
-            started = time.perf_counter()
-            store.save_many(installations(seeded, size, now), chunk_size=2000)
-            seed_seconds = time.perf_counter() - started
-            stock_seconds = 0.0
-            if reference is not None:
-                started = time.perf_counter()
-                seed_stock(reference, seeded, size, now)
-                stock_seconds = time.perf_counter() - started
-            print(
-                f"{label}: seeded {size - seeded:,} people in {seed_seconds:.1f} s ({(size - seeded) / seed_seconds:,.0f}/s)"
-                + (f", slack_sdk's tables in {stock_seconds:.1f} s" if reference is not None else ""),
-                flush=True,
-            )
-            seeded = size
-            with engine.connect() as conn:
-                stored = conn.execute(select(func.count()).select_from(store.installations)).scalar_one()
-            assert stored == size, f"{label}: {stored} people stored, {size} seeded"
-            figures: dict[str, Any] = {"seed_seconds": seed_seconds}
-            operations = [("authorize", authorize_one), ("find_installation", find_one)]
-            if reference is not None:
-                operations.append(("slack_sdk find_installation", stock_find_one))
-            for name, _ in operations:
-                figures[name] = []
-            for _ in range(runs):  # runs interleave the operations, so the machine's load falls on all alike
-                for name, call in operations:
-                    figures[name].append(latencies(call, size, samples, rng))
-            results[size] = figures
+            databases[size] = Seeded(label, url, size, stock)
+        results: dict[int, Any] = {
+            size: {"seed_seconds": db.seed_seconds, **{name: [] for name, _ in db.operations()}}
+            for size, db in databases.items()
+        }
+        for _ in range(runs):
+            for size, db in databases.items():
+                for name, call in db.operations():
+                    results[size][name].append(latencies(call, size, samples, rng))
     finally:
-        manager.close()
-        engine.dispose()
+        for db in databases.values():
+            db.close()
     return results
 
 

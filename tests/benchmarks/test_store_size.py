@@ -22,4 +22,4 @@ def test_the_smoke_run_measures_every_operation_at_every_size(capsys) -> None:  
     assert set(figures["ratios"]) == {f"SQLite {name} {kind}" for name in operations for kind in ("p99", "CPU p99")}
     assert all(ratio > 0 for ratio in figures["ratios"].values())
     printed = capsys.readouterr().out
-    assert printed.count("SQLite: seeded 1,000 people") == 2 and "target 2x" in printed
+    assert "SQLite: seeded 1,000 people" in printed and "SQLite: seeded 2,000 people" in printed and "target 2x" in printed

@@ -221,9 +221,14 @@ def plot(results: dict[str, dict[int, Any]], sizes: Sequence[int], path: Path) -
     figure, axes = plot_axes(
         "Latency against stored people (median of runs; bars: range)", xlabel="stored people", ylabel="µs per call"
     )
+    series = [(label, name) for label, by_size in results.items() for name, runs in by_size[sizes[0]].items()]
+    colours = {
+        pair: f"C{number}"
+        for number, pair in enumerate(p for p in series if isinstance(results[p[0]][sizes[0]][p[1]], list))
+    }
     for label, by_size in results.items():
         for name in by_size[sizes[0]]:
-            if not isinstance(by_size[sizes[0]][name], list):
+            if (label, name) not in colours:
                 continue
             for index, (quantile, style) in enumerate((("p50", "--"), ("p99", "-"))):
                 values = [[r[index] for r in by_size[size][name]] for size in sizes]
@@ -233,7 +238,14 @@ def plot(results: dict[str, dict[int, Any]], sizes: Sequence[int], path: Path) -
                     [max(v) - m for m, v in zip(middle, values, strict=True)],
                 ]
                 axes.errorbar(
-                    sizes, middle, yerr=errors, linestyle=style, marker="o", capsize=3, label=f"{label} {name} {quantile}"
+                    sizes,
+                    middle,
+                    yerr=errors,
+                    linestyle=style,
+                    marker="o",
+                    capsize=3,
+                    color=colours[(label, name)],
+                    label=f"{label} {name} {quantile}",
                 )
     axes.set_xscale("log")
     axes.set_yscale("log")

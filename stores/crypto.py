@@ -68,7 +68,9 @@ class FieldContext:
         )
 
 
-@lru_cache(maxsize=65536)
+# Entries are per person and field (about 600 bytes each): 65,536 of them grew a worker by 9% over its first 10,000
+# people (benchmarks/worker_memory.py); a few thousand keep the people active at once, and a miss costs a few µs.
+@lru_cache(maxsize=4096)
 def _associated_data(*parts: str) -> bytes:
     # Length-prefix every part so that no two different contexts serialize to the same bytes.
     return b"delegate-token-v1" + b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)

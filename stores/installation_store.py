@@ -12,19 +12,22 @@ Where slack_sdk's store is wrong, this one differs on purpose:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from slack_sdk.oauth.installation_store.installation_store import InstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .crypto import FieldContext, KeyRing
-from .database import write_transaction
+from .database import read_retrying, write_transaction
+from .installation_reads import FindQueries, Sealed, StoredInstallation
 from .schema import NONE, STATUS_ACTIVE, Tables, build_tables, utcnow
 
 __all__ = ["SQLAlchemyInstallationStore"]
@@ -81,6 +84,25 @@ def _keyring_from(source: KeyRingSource) -> KeyRing:
     if isinstance(source, str):
         return KeyRing.from_string(source)
     return KeyRing.from_keys(source)
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One save's write to one row: its key, the columns an existing row gets, and what a new row adds."""
+
+    key: tuple[str, ...]  # (enterprise, team) of a workspace row, (enterprise, team, user) of a person's
+    changes: dict[str, Any]
+    new_row: dict[str, Any]
+    has_token: bool  # a token is saved: an audit event is recorded
+    token_kind: str
+
+    def event(self, inserted: bool) -> dict[str, Any]:
+        """record_event's arguments for this write."""
+        user = self.key[2] if len(self.key) > 2 else None
+        return {
+            "enterprise_key": self.key[0], "team_key": self.key[1], "user_id": user, "token_kind": self.token_kind,
+            "event": "issued" if inserted else "saved",
+        }  # fmt: skip
 
 
 class SQLAlchemyInstallationStore(InstallationStore):
@@ -209,9 +231,24 @@ class SQLAlchemyInstallationStore(InstallationStore):
             return False
 
     def _upsert_workspace(self, conn: Connection, bot: Bot | None, installation: Installation | None) -> None:
+        write = self.workspace_write(bot, installation)
+        if write is None:
+            return
+        inserted = self._upsert(conn, self.bots, self._workspace_where(*write.key), write.changes, write.new_row)
+        if write.has_token:
+            self.record_event(conn, **write.event(inserted))
+
+    def _upsert_user(self, conn: Connection, installation: Installation) -> None:
+        write = self.user_write(installation)
+        inserted = self._upsert(conn, self.installations, self._user_where(*write.key), write.changes, write.new_row)
+        if write.has_token:
+            self.record_event(conn, **write.event(inserted))
+
+    def workspace_write(self, bot: Bot | None, installation: Installation | None) -> RowWrite | None:
+        """What saving the bot (or, with no bot, the installation's workspace names) writes to the workspace row."""
         source: Any = bot if bot is not None else installation
         if source is None:
-            return
+            return None
         ent, team = to_key(source.enterprise_id), to_key(source.team_id)
         now = self.clock()
         changes: dict[str, Any] = {"updated_at": now, "is_enterprise_install": bool(source.is_enterprise_install)}
@@ -236,28 +273,15 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 bot_refresh_owner=None,
                 bot_refresh_sent_at=None,
                 # A save is the newest truth: it fences off every writer that read the row before it.
-                bot_generation=self.bots.c.bot_generation + 1,
+                bot_generation=self._bumped[0],
             )
             if installation is not None:
                 changes["installer_user_id"] = installation.user_id
-        inserted = self._upsert(
-            conn,
-            self.bots,
-            self._workspace_where(ent, team),
-            changes,
-            {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "created_at": now},
-        )
-        if bot is not None:
-            self.record_event(
-                conn,
-                enterprise_key=ent,
-                team_key=team,
-                user_id=None,
-                token_kind="bot",
-                event="issued" if inserted else "saved",
-            )
+        new_row = {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "created_at": now}
+        return RowWrite((ent, team), changes, new_row, has_token=bot is not None, token_kind="bot")
 
-    def _upsert_user(self, conn: Connection, installation: Installation) -> None:
+    def user_write(self, installation: Installation) -> RowWrite:
+        """What saving the installation writes to its person's row (a blank user token keeps the stored one)."""
         ent, team, user = to_key(installation.enterprise_id), to_key(installation.team_id), installation.user_id
         now = self.clock()
         changes: dict[str, Any] = {
@@ -295,24 +319,18 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 lifetime_seconds=issued_lifetime(installation.user_token_expires_at, installation.installed_at),
                 refresh_ahead=True,  # a grant counts as a use (stores.sweep_claims)
                 # A save (a new grant, a reconnect) is the newest truth: it fences off every writer that read before it.
-                generation=self.installations.c.generation + 1,
+                generation=self._bumped[1],
             )
-        inserted = self._upsert(
-            conn,
-            self.installations,
-            self._user_where(ent, team, user),
-            changes,
-            {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "user_id": user},
-        )
-        if has_user_token:
-            self.record_event(
-                conn,
-                enterprise_key=ent,
-                team_key=team,
-                user_id=user,
-                token_kind="user",
-                event="issued" if inserted else "saved",
-            )
+        new_row = {"client_id": self.client_id, "enterprise_id": ent, "team_id": team, "user_id": user}
+        return RowWrite((ent, team, user), changes, new_row, has_token=has_user_token, token_kind="user")
+
+    def save_many(self, installations: Iterable[Installation], *, chunk_size: int = 1000) -> int:
+        """Save many installations as save() would, a chunk per transaction with a few multi-row statements
+        (``stores.bulk_save``); returns how many were saved."""
+        from .bulk_save import save_many
+
+        saved: int = save_many(self, installations, chunk_size=chunk_size)
+        return saved
 
     # -- find ---------------------------------------------------------------------------------------------
 
@@ -328,10 +346,10 @@ class SQLAlchemyInstallationStore(InstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
         """Return the workspace's (or org's) bot, or None when there is none or it was deleted."""
-        ent, team = to_key(enterprise_id), self._team_key(team_id, is_enterprise_install)
-        query = select(self.bots).where(self._workspace_where(ent, team), self.bots.c.bot_token_enc.is_not(None))
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+        params = {"client_id": self.client_id, "enterprise_id": to_key(enterprise_id)}
+        params["team_id"] = self._team_key(team_id, is_enterprise_install)
+        query = self._finds.bot
+        row = read_retrying(self.engine, lambda conn: conn.execute(query, params).first())
         if row is None:
             return None
         bot = self.bot_from_row(row)
@@ -346,26 +364,27 @@ class SQLAlchemyInstallationStore(InstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
         """Return the user's installation, or without user_id the latest one in the workspace, with its bot."""
-        ent, team = to_key(enterprise_id), self._team_key(team_id, is_enterprise_install)
-        u, w = self.installations, self.bots
-        joined = u.outerjoin(
-            w, and_(w.c.client_id == u.c.client_id, w.c.enterprise_id == u.c.enterprise_id, w.c.team_id == u.c.team_id)
-        )
-        query = (
-            select(u, *[col.label(f"w_{col.name}") for col in w.c])
-            .select_from(joined)
-            .where(self._user_where(ent, team, user_id))
-            .order_by(u.c.installed_at.desc(), u.c.id.desc())
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+        params = {"client_id": self.client_id, "enterprise_id": to_key(enterprise_id)}
+        params["team_id"] = self._team_key(team_id, is_enterprise_install)
+        if user_id is not None:
+            params["user_id"] = user_id
+        query = self._finds.installation if user_id is None else self._finds.user_installation
+        row = read_retrying(self.engine, lambda conn: conn.execute(query, params).first())
         if row is None:
             return None
         installation = self.installation_from_row(row)
         if self.before_return is not None:
             installation = self.before_return(installation)
         return installation
+
+    @cached_property
+    def _bumped(self) -> tuple[Any, Any]:
+        """The bot's and the person's generation plus one, built once (building them cost more than sealing a token)."""
+        return self.bots.c.bot_generation + 1, self.installations.c.generation + 1
+
+    @cached_property
+    def _finds(self) -> FindQueries:
+        return FindQueries(self.bots, self.installations)
 
     def bot_from_row(self, row: Row[Any]) -> Bot:
         return Bot(
@@ -385,37 +404,36 @@ class SQLAlchemyInstallationStore(InstallationStore):
         )
 
     def installation_from_row(self, row: Row[Any]) -> Installation:
-        """Build an Installation from a user row joined with its workspace row (columns prefixed w_)."""
+        """Build an Installation from a user row joined with its workspace row (columns prefixed w_); its refresh
+        tokens and webhook URL are decrypted when first read, which most callers never do."""
         m = row._mapping
         has_bot = m.get("w_bot_token_enc") is not None
         ent, team, user = row.enterprise_id, row.team_id, row.user_id
 
-        def bot_secret(column: str) -> str | None:
-            if not has_bot:
+        def sealed(cipher: str | None, user_key: str, column: str) -> Sealed | None:
+            if cipher is None:
                 return None
-            return self.keyring.decrypt(m[f"w_{column}"], self.field_context(ent, team, NONE, column))
+            return Sealed(lambda: self.keyring.decrypt(cipher, self.field_context(ent, team, user_key, column)))
 
         active = row.status == STATUS_ACTIVE
-        return Installation(
+        installation = StoredInstallation(
             app_id=row.app_id or m.get("w_app_id"),
             enterprise_id=from_key(ent),
             enterprise_name=m.get("w_enterprise_name"),
             enterprise_url=row.enterprise_url or m.get("w_enterprise_url"),
             team_id=from_key(team),
             team_name=m.get("w_team_name"),
-            bot_token=bot_secret("bot_token_enc"),
+            bot_token=self.keyring.decrypt(m["w_bot_token_enc"], self.field_context(ent, team, NONE, "bot_token_enc"))
+            if has_bot
+            else None,
             bot_id=m.get("w_bot_id") if has_bot else None,
             bot_user_id=m.get("w_bot_user_id") if has_bot else None,
             bot_scopes=(m.get("w_bot_scopes") or "") if has_bot else "",
-            bot_refresh_token=bot_secret("bot_refresh_token_enc"),
             bot_token_expires_at=to_timestamp(m.get("w_bot_token_expires_at")) if has_bot else None,
             user_id=user,
             user_token=self.unseal(row, "user_token_enc"),
             user_scopes=row.user_scopes or "",
-            # A refresh token that Slack no longer honours is not handed out, so no caller retries it.
-            user_refresh_token=self.unseal(row, "user_refresh_token_enc") if active else None,
             user_token_expires_at=to_timestamp(row.user_token_expires_at),
-            incoming_webhook_url=self.unseal(row, "incoming_webhook_url_enc"),
             incoming_webhook_channel=row.incoming_webhook_channel,
             incoming_webhook_channel_id=row.incoming_webhook_channel_id,
             incoming_webhook_configuration_url=row.incoming_webhook_configuration_url,
@@ -423,6 +441,13 @@ class SQLAlchemyInstallationStore(InstallationStore):
             token_type=row.token_type,
             installed_at=row.installed_at,
         )
+        installation.open_later(
+            bot_refresh_token=sealed(m["w_bot_refresh_token_enc"], NONE, "bot_refresh_token_enc") if has_bot else None,
+            # A refresh token that Slack no longer honours is not handed out, so no caller retries it.
+            user_refresh_token=sealed(row.user_refresh_token_enc, user, "user_refresh_token_enc") if active else None,
+            incoming_webhook_url=sealed(row.incoming_webhook_url_enc, user, "incoming_webhook_url_enc"),
+        )
+        return installation
 
     # -- delete -------------------------------------------------------------------------------------------
     #

@@ -51,6 +51,7 @@ from .errors import (
     StoreUnavailable,
     TokenRevoked,
 )
+from .installation_reads import holds
 from .installation_store import SQLAlchemyInstallationStore, to_timestamp
 from .locks import Held, ProcessLocks, locks_for
 from .log_context import log_context
@@ -635,7 +636,7 @@ class TokenManager:
 
     def prepare_installation(self, installation: Installation) -> Installation:
         """Refresh an installation's tokens through the manager and hide refresh tokens from other rotators."""
-        if installation.user_token is not None and installation.user_refresh_token is not None:
+        if installation.user_token is not None and holds(installation, "user_refresh_token"):
             key = TokenKey.of(installation.enterprise_id, installation.team_id, installation.user_id)
             self.usage.note(key)  # a stock Bolt app serving a request with it
             try:
@@ -646,7 +647,7 @@ class TokenManager:
                 installation.user_token = None
                 installation.user_token_expires_at = None
         installation.user_refresh_token = None
-        if installation.bot_token is not None and installation.bot_refresh_token is not None:
+        if installation.bot_token is not None and holds(installation, "bot_refresh_token"):
             try:
                 fresh = self.fresh_token(TokenKey.of(installation.enterprise_id, installation.team_id))
                 installation.bot_token = fresh.token

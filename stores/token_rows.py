@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 
-from .database import write_transaction
+from .database import read_retrying, write_transaction
 from .schema import NONE, STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, UTCDateTime
 
 if TYPE_CHECKING:
@@ -147,8 +147,8 @@ class TokenRows:
         params = {"client_id": self.client_id, "enterprise_id": key.enterprise_id, "team_id": key.team_id}
         if key.slot is USER:
             params["user_id"] = key.user_id
-        with self.engine.connect() as conn:
-            row = conn.execute(self._queries.one[key.slot.kind], params).first()
+        query = self._queries.one[key.slot.kind]
+        row = read_retrying(self.engine, lambda conn: conn.execute(query, params).first())
         return None if row is None else self.snapshot(key, row)
 
     def read_row(self, key: TokenKey) -> Any:
@@ -402,24 +402,33 @@ class _RawSelect:
         self.moments = [column.name for column in statement.selected_columns if isinstance(column.type, UTCDateTime)]
 
     def first(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The first row as a dict keyed by column label, datetimes as aware UTC, or None."""
+        """The first row as a dict keyed by column label, datetimes as aware UTC, or None; a connection found dead
+        during the read (the server ended it) is dropped and the read runs once more on another."""
         args: Any = [params[name] for name in self.order] if self.order is not None else params
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.sql, args)
-                values = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which rolls back whatever the read opened
+        values = self._fetch(args, retry=True)
         if values is None:
             return None
         row = dict(zip(self.names, values, strict=True))
         for name in self.moments:
             row[name] = _as_utc(row[name])
         return row
+
+    def _fetch(self, args: Any, *, retry: bool) -> Any:
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self.sql, args)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            if not retry or not self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+                raise
+            connection.invalidate(error)  # closed, never pooled again
+        finally:
+            connection.close()  # back to the pool, which rolls back whatever the read opened
+        return self._fetch(args, retry=False)
 
 
 def _as_utc(value: Any) -> datetime | None:
@@ -444,7 +453,7 @@ class _Prefixed:
             raise AttributeError(name) from None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # per person: bounded to the people active at once (see stores.crypto._associated_data)
 def jitter_fraction(key: TokenKey) -> float:
     """A stable number in [0, 1] per token, the same in every process."""
     digest = hashlib.sha256(f"{key.enterprise_id}/{key.team_id}/{key.user_id}".encode()).digest()

@@ -199,6 +199,33 @@ def test_rotated_tokens_update_rows_in_place(store: SQLAlchemyInstallationStore,
     assert found.user_refresh_token == "xoxe-1-refresh-2"
 
 
+def test_refresh_tokens_are_decrypted_only_when_read(
+    store: SQLAlchemyInstallationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installation = workspace_install()
+    installation.user_refresh_token, installation.bot_refresh_token = "xoxe-1-user", "xoxe-1-bot"
+    installation.user_token_expires_at = installation.bot_token_expires_at = int(time.time()) + 43200
+    installation.incoming_webhook_url = "https://hooks.slack.com/services/T1/B1/secret"
+    store.save(installation)
+    opened: list[str] = []
+    decrypt = store.keyring.decrypt
+    monkeypatch.setattr(
+        store.keyring, "decrypt", lambda cipher, context: opened.append(context.field) or decrypt(cipher, context)
+    )
+    found = store.find_installation(enterprise_id=None, team_id="T1", user_id="U1")
+    assert found is not None
+    assert sorted(opened) == ["bot_token_enc", "user_token_enc"]
+    assert (found.user_refresh_token, found.bot_refresh_token) == ("xoxe-1-user", "xoxe-1-bot")
+    assert found.incoming_webhook_url == "https://hooks.slack.com/services/T1/B1/secret"
+    assert found.user_refresh_token == "xoxe-1-user"  # opened once, then kept
+    assert sorted(opened) == sorted(
+        ["bot_token_enc", "user_token_enc", "user_refresh_token_enc", "bot_refresh_token_enc", "incoming_webhook_url_enc"]
+    )
+    found.user_refresh_token = None  # Bolt blanks fields of an installation it passes on
+    assert found.user_refresh_token is None
+    assert Installation(**found.to_dict_for_copying()).bot_refresh_token == "xoxe-1-bot"
+
+
 def test_absent_keys_are_stored_as_sentinels_not_null(store: SQLAlchemyInstallationStore, engine: Engine) -> None:
     store.save(workspace_install(team_id=None, enterprise_id="E1", is_enterprise_install=True))
     store.save(workspace_install(team_id=None, enterprise_id="E1", is_enterprise_install=True, suffix="-2"))

@@ -37,6 +37,14 @@ _open = open_token_stores
     help="Refreshes a minute for every refresher of this app together (one budget in the database), under "
     "oauth.v2.access's 600; the rest is headroom for installs.",
 )
+@click.option(
+    "--lease-seconds",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="How long a claimed batch stays this refresher's: it must outlast the batch's refreshes, and is how long the "
+    "batch of a refresher that died waits before another takes it.",
+)
 @click.option("--once", is_flag=True, help="Sweep once and exit (for cron).")
 @click.option(
     "--metrics-port",
@@ -52,6 +60,7 @@ def tokens_refresher(
     batch_size: int,
     concurrency: int,
     max_per_minute: int,
+    lease_seconds: int,
     once: bool,
     metrics_port: int | None,
     metrics_host: str,
@@ -79,6 +88,7 @@ def tokens_refresher(
         concurrency=concurrency,
         max_per_minute=max_per_minute,
         interval=timedelta(seconds=interval_seconds),
+        lease=timedelta(seconds=lease_seconds),
     )
     server = None
     if metrics_port is not None:
@@ -97,7 +107,10 @@ def tokens_refresher(
     try:
         if once:
             result = refresher.sweep_once()
-            click.echo(f"{result.due} due, {result.refreshed} refreshed, {result.skipped} skipped, {result.failed} failed")
+            click.echo(
+                f"{result.due} due, {result.refreshed} refreshed, {result.skipped} skipped, {result.failed} failed, "
+                f"{result.set_aside} set aside (unused: renewed on their next use)"
+            )
         else:
             # SIGTERM (systemd, a Procfile runner) as Ctrl-C: refreshes in flight finish and are saved, then it exits.
             signal.signal(signal.SIGTERM, lambda *_: refresher.stop(timeout=0))

@@ -293,6 +293,7 @@ class SQLAlchemyInstallationStore(InstallationStore):
                 refresh_owner=None,
                 refresh_sent_at=None,
                 lifetime_seconds=issued_lifetime(installation.user_token_expires_at, installation.installed_at),
+                refresh_ahead=True,  # a grant counts as a use (stores.sweep_claims)
                 # A save (a new grant, a reconnect) is the newest truth: it fences off every writer that read before it.
                 generation=self.installations.c.generation + 1,
             )

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -163,27 +163,52 @@ def _try_range_lock(fd: int, offset: int) -> bool:
 
 class ProcessLocks:
     """Per-token thread locks within one process: the token manager's turns between its own threads, and the whole
-    lock for an in-memory SQLite database, which no other process can see."""
+    lock for an in-memory SQLite database, which no other process can see.
+
+    An entry lives only while some thread holds or waits for its lock (a count of them), so the map holds the tokens
+    being refreshed right now, not every token this process ever refreshed.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[TokenKey, threading.Lock] = {}
+        self._locks: dict[TokenKey, _Turn] = {}
         self._guard = threading.Lock()
 
     def close(self) -> None:
         pass
 
+    def __len__(self) -> int:
+        """Tokens whose lock some thread holds or waits for."""
+        return len(self._locks)
+
     @contextmanager
     def hold(self, key: TokenKey, *, wait: float) -> Iterator[Held | None]:
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        acquired = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
-        if not acquired:
-            yield None
-            return
+            turn = self._locks.get(key)
+            if turn is None:
+                turn = self._locks[key] = _Turn()
+            turn.users += 1
         try:
-            yield Held()
+            acquired = turn.lock.acquire(timeout=wait) if wait > 0 else turn.lock.acquire(blocking=False)
+            if not acquired:
+                yield None
+                return
+            try:
+                yield Held()
+            finally:
+                turn.lock.release()
         finally:
-            lock.release()
+            with self._guard:
+                turn.users -= 1
+                if turn.users == 0:
+                    del self._locks[key]
+
+
+@dataclass
+class _Turn:
+    """One token's lock, and how many threads hold or wait for it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
 
 
 def locks_for(engine: Engine, client_id: str) -> PostgresLocks | FileLocks | ProcessLocks:

@@ -1,11 +1,14 @@
 """Refresh-ahead: a sweep of tokens close to expiry, as a thread inside the app or a process of its own.
 
-Several refreshers may run at once (threads, processes, hosts): each token is claimed with the token manager's
-lock without waiting (the advisory form of SKIP LOCKED on PostgreSQL, a non-blocking byte-range lock on SQLite) and refreshed
-only if it is still due, so none is refreshed twice and no refresher queues behind another. Their pace comes from
-one budget in the database (`stores.budget`), so together they stay under the app's rate however many run. A turn
-is spent only on a token still due once the turn comes: one another refresher renewed meanwhile passes the turn on
-to the next token, and each sweep takes its batch in its own random order, so refreshers side by side rarely meet.
+Several refreshers may run at once (threads, processes, hosts). Each takes its batches from the due tokens with a
+claim (`stores.sweep_claims`: `FOR UPDATE SKIP LOCKED` and a lease on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so no
+two refreshers read the same tokens, a sweep never reads a token twice (the rows it reads grow with the tokens due),
+and a refresher that dies leaves only a lease that lapses by itself. Only user tokens used within the token manager's
+activity window are claimed; the others are set aside and renewed on their next use. Each refresh still takes the
+token manager's lock without waiting (the advisory form of SKIP LOCKED on PostgreSQL, a non-blocking byte-range lock
+on SQLite) and happens only if the token is still due, so none is refreshed twice. Their pace comes from one budget
+in the database (`stores.budget`), so together they stay under the app's rate however many run; a 429 pauses them
+all until Retry-After and never fails a token. A turn is spent only on a token still due once the turn comes.
 """
 
 from __future__ import annotations
@@ -38,30 +41,51 @@ class Pacer(BudgetPacer):
         super().__init__(ProcessBudget(), max_per_minute, claim_size=1)
 
 
+_STOPPED = "stopped"  # a token left alone because the sweep is stopping: its lease is released
+
+
 class _Keys:
     """The tokens of one batch, handed out one at a time to the sweep's workers."""
 
     def __init__(self, keys: list[TokenKey]):
         self._keys = deque(keys)
+        self._handed_back: list[TokenKey] = []
         self._lock = threading.Lock()
 
     def next(self) -> TokenKey | None:
         with self._lock:
             return self._keys.popleft() if self._keys else None
 
+    def hand_back(self, key: TokenKey) -> None:
+        """A token taken and left alone because the sweep is stopping."""
+        with self._lock:
+            self._handed_back.append(key)
+
+    def rest(self) -> list[TokenKey]:
+        """The tokens nobody took or that were handed back (the sweep was stopped), emptied."""
+        with self._lock:
+            rest, self._keys, self._handed_back = [*self._keys, *self._handed_back], deque(), []
+        return rest
+
 
 @dataclass
 class SweepResult:
     """What one sweep did."""
 
-    due: int = 0
+    due: int = 0  # claimed by this sweep
     refreshed: int = 0
     skipped: int = 0
     failed: int = 0
+    set_aside: int = 0  # unused for the activity window: renewed on their next use, not ahead
 
 
 class Refresher:
-    """Sweeps tokens that expire within the window, in batches, with bounded concurrency and pacing."""
+    """Sweeps tokens that expire within the window, in claimed batches, with bounded concurrency and pacing.
+
+    `lease` is how long a claimed batch stays this refresher's (on the token manager's clock): it must outlast a
+    batch's refreshes (batch_size x 60 / max_per_minute seconds when this refresher has the whole budget, times the
+    number of refreshers sharing it), and is how long a dead refresher's batch waits before another claims it.
+    """
 
     def __init__(
         self,
@@ -74,11 +98,13 @@ class Refresher:
         max_per_minute: float = 500,
         interval: timedelta = timedelta(minutes=1),
         on_budget_wait: Callable[[float], None] | None = None,
+        lease: timedelta = timedelta(minutes=5),
     ):
         self.manager = manager
         self.window = window
         self.jitter = jitter
-        self.batch_size = batch_size
+        self.batch_size = max(1, batch_size)
+        self.lease = lease
         self.concurrency = max(1, concurrency)
         # Turns from the app's budget shared with every refresher; on_budget_wait gets each turn's wait in seconds
         # (by default the token manager's observer's budget_waited, when it has one).
@@ -96,25 +122,23 @@ class Refresher:
         self.last_progress: float | None = None
 
     def sweep_once(self) -> SweepResult:
-        """Refresh every token due within the window (plus jitter), batch after batch."""
+        """Refresh every token due within the window (plus jitter), batch after claimed batch, soonest first."""
         result = SweepResult()
         window = self.window + self.jitter * random.random()
-        attempted: set[TokenKey] = set()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="delegate-sweep") as pool:
             while not self._stop.is_set():
-                batch = [
-                    k for k in self.manager.due_for_refresh(window, self.batch_size + len(attempted)) if k not in attempted
-                ]
-                batch = batch[: self.batch_size]
-                if not batch:
+                claim = self.manager.claim_due(window, self.batch_size, lease=self.lease)
+                if claim.rows == 0:
                     break
-                attempted.update(batch)
-                result.due += len(batch)
-                random.shuffle(batch)  # refreshers side by side start at different tokens
-                keys = _Keys(batch)
+                result.set_aside += claim.set_aside
+                result.due += len(claim.keys)
+                keys = _Keys(claim.keys)
                 for outcomes in pool.map(lambda _, k=keys: self._work(k, window), range(self.concurrency)):
                     for outcome in outcomes:
                         setattr(result, outcome, getattr(result, outcome) + 1)
+                unswept = keys.rest()
+                if unswept:  # stopped mid-batch: other refreshers may take them now rather than after the lease
+                    self.manager.release_claims(unswept)
         return result
 
     def _work(self, keys: _Keys, window: timedelta) -> list[str]:
@@ -125,6 +149,9 @@ class Refresher:
             # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
             with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
                 outcome, have_turn = self._refresh_logged(key, window, have_turn)
+            if outcome == _STOPPED:
+                keys.hand_back(key)
+                continue
             outcomes.append(outcome)
             self.last_progress = time.monotonic()
         return outcomes
@@ -137,7 +164,9 @@ class Refresher:
             if snapshot is not None and not have_turn:
                 self.pacer.wait(self._stop)
                 have_turn = True
-                snapshot = None if self._stop.is_set() else self.manager.due_snapshot(key, window)
+                if self._stop.is_set():
+                    return _STOPPED, have_turn
+                snapshot = self.manager.due_snapshot(key, window)
             if snapshot is None:
                 return "skipped", have_turn  # renewed by someone else, or no longer due: the turn stays for the next
             refreshed = self.manager.refresh_if_due(key, window)  # read again under the lock; never waits on one
@@ -165,10 +194,10 @@ class Refresher:
             try:
                 result = self.sweep_once()
                 self.last_progress = time.monotonic()
-                if result.due:
+                if result.due or result.set_aside:
                     logger.info(
-                        "refresher sweep: %d due, %d refreshed, %d skipped, %d failed",
-                        result.due, result.refreshed, result.skipped, result.failed,
+                        "refresher sweep: %d due, %d refreshed, %d skipped, %d failed, %d set aside as unused",
+                        result.due, result.refreshed, result.skipped, result.failed, result.set_aside,
                     )  # fmt: skip
             except Exception:  # noqa: BLE001 - a database hiccup must not end the refresher
                 logger.exception("refresher sweep failed")

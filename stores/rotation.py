@@ -58,7 +58,9 @@ from .observe import NO_OBSERVER, Observer, with_api_error_counter
 from .pending import PendingRotations
 from .refresh_answers import ROW_CHANGED, Backoff, RefreshAnswers, refusal_outcome, unanswered_outcome
 from .schema import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED
+from .sweep_claims import Claim, SweepClaims
 from .token_rows import BOT, USER, Slot, Snapshot, TokenKey, TokenRows, jitter_fraction
+from .usage import UsageRecorder
 
 if TYPE_CHECKING:
     from .disconnect import DisconnectResult
@@ -122,6 +124,8 @@ class TokenManager:
         oauth_client: WebClient | None = None,
         http_timeout: int = 10,
         observer: Observer = NO_OBSERVER,
+        active_window: timedelta = timedelta(days=14),
+        last_used_interval: timedelta = timedelta(hours=1),
     ):
         self.store = store
         self.observer = observer  # told of every refresh, lock wait and failed Slack call (stores.observe)
@@ -159,6 +163,11 @@ class TokenManager:
             max_backoff=max_backoff, on_rate_limited=self._rate_limited,
         )  # fmt: skip
         self.pending = PendingRotations(self.rows)
+        # Refresh-ahead renews only user tokens used within active_window (stores.sweep_claims); each person's use is
+        # recorded at most once per last_used_interval, after the ack (stores.usage).
+        self.active_window = active_window
+        self.usage = UsageRecorder(store, clock=self.clock, interval=last_used_interval)
+        self.claims = SweepClaims(self.rows, self.owner)
 
     def __repr__(self) -> str:
         return f"TokenManager(client_id={self.client_id!r}, owner={self.owner!r})"
@@ -167,6 +176,7 @@ class TokenManager:
         """Stop the background refresh threads (waiting for refreshes in flight)."""
         if self._background is not None:
             self._background.shutdown(wait=True)
+        self.usage.close()
         self.locks.close()
 
     def _rate_limited(self, seconds: float) -> None:
@@ -222,6 +232,8 @@ class TokenManager:
         """
         self._raise_if_unusable(key, snapshot)
         assert snapshot is not None
+        if key.user_id:
+            self.usage.note(key)  # in memory; written after the ack, at most once an interval
         if not snapshot.rotating or snapshot.status != STATUS_ACTIVE or not self._due(key, snapshot):
             return self._fresh(key, snapshot)
         self.schedule_refresh(key)
@@ -625,6 +637,7 @@ class TokenManager:
         """Refresh an installation's tokens through the manager and hide refresh tokens from other rotators."""
         if installation.user_token is not None and installation.user_refresh_token is not None:
             key = TokenKey.of(installation.enterprise_id, installation.team_id, installation.user_id)
+            self.usage.note(key)  # a stock Bolt app serving a request with it
             try:
                 fresh = self.fresh_token(key)
                 installation.user_token = fresh.token
@@ -658,10 +671,26 @@ class TokenManager:
 
     # -- sweeping ---------------------------------------------------------------------------------------------
 
-    def due_for_refresh(self, window: timedelta, limit: int) -> list[TokenKey]:
-        """Active rotating tokens that expire within the window and are not paused after an error, soonest first."""
+    def claim_due(self, window: timedelta, limit: int, *, lease: timedelta) -> Claim:
+        """Lease up to `limit` tokens expiring within the window to this manager's owner for `lease`, bots first, then
+        user tokens used within the activity window (those unused are set aside: renewed on their next use)."""
         now = self.clock()
-        return self.rows.due(before=now + window, now=now, limit=limit)
+        due = {"before": now + window, "now": now, "lease_until": now + lease}
+        bots = self.claims.claim(BOT, **due, active_since=now, limit=limit)
+        if bots.rows >= limit:
+            return bots
+        users = self.claims.claim(USER, **due, active_since=now - self.active_window, limit=limit - bots.rows)
+        return Claim(keys=bots.keys + users.keys, set_aside=users.set_aside)
+
+    def release_claims(self, keys: list[TokenKey]) -> None:
+        """End this manager's lease on tokens it claimed and will not refresh now."""
+        self.claims.release(keys)
+
+    def due_for_refresh(self, window: timedelta, limit: int) -> list[TokenKey]:
+        """Active rotating tokens that expire within the window, not paused after an error nor leased to a refresher,
+        user tokens only if used within the activity window; soonest first (a read: claims nothing)."""
+        now = self.clock()
+        return self.claims.due(before=now + window, now=now, active_since=now - self.active_window, limit=limit)
 
     def due_snapshot(self, key: TokenKey, window: timedelta) -> Snapshot | None:
         """The token's row if it is due (active, rotating, within the window and its own margin), else None."""
@@ -675,7 +704,7 @@ class TokenManager:
     def count_due_for_refresh(self, window: timedelta) -> int:
         """How many tokens due_for_refresh would list without a limit (for a progress bar's total)."""
         now = self.clock()
-        return self.rows.count_due(before=now + window, now=now)
+        return self.claims.count_due(before=now + window, now=now, active_since=now - self.active_window)
 
     def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
         """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 
 from .database import write_transaction
 from .schema import NONE, STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REVOKED, UTCDateTime
@@ -336,43 +336,6 @@ class TokenRows:
             conn, enterprise_key=key.enterprise_id, team_key=key.team_id, user_id=key.user_id or None,
             token_kind=key.slot.kind, event=event, detail=detail,
         )  # fmt: skip
-
-    # -- the sweep --------------------------------------------------------------------------------------------------
-
-    def _due_where(self, slot: Slot, before: datetime, now: datetime) -> list[Any]:
-        c = self.table(slot).c
-        return [
-            c.client_id == self.client_id,
-            c[slot.status] == STATUS_ACTIVE,
-            c[slot.expires] < before,
-            c[slot.refresh].is_not(None),
-            (c[slot.retry_at].is_(None)) | (c[slot.retry_at] <= now),
-        ]
-
-    def due(self, *, before: datetime, now: datetime, limit: int) -> list[TokenKey]:
-        """Active rotating slots expiring before the moment, not paused by a retry delay, soonest first."""
-        keys: list[TokenKey] = []
-        with self.engine.connect() as conn:
-            for slot in (USER, BOT):
-                c = self.table(slot).c
-                columns = [c.enterprise_id, c.team_id, *([c.user_id] if slot is USER else [])]
-                rows = conn.execute(
-                    select(*columns).where(*self._due_where(slot, before, now)).order_by(c[slot.expires]).limit(limit)
-                ).all()
-                keys.extend(TokenKey(r.enterprise_id, r.team_id, r.user_id if slot is USER else NONE) for r in rows)
-        return keys[:limit]
-
-    def count_due(self, *, before: datetime, now: datetime) -> int:
-        """How many slots `due` would list without a limit (one count per table)."""
-        with self.engine.connect() as conn:
-            return sum(
-                int(
-                    conn.execute(
-                        select(func.count()).select_from(self.table(slot)).where(*self._due_where(slot, before, now))
-                    ).scalar_one()
-                )
-                for slot in (USER, BOT)
-            )
 
 
 # What authorizing a request reads: the token columns and the ids it reports, nothing else.

@@ -8,6 +8,11 @@ Each token slot (a user's, or a workspace's bot) carries a ``generation``: bumpe
 and revocation, and compared by every write, so no stale writer can overwrite a newer token. ``refresh_owner`` and
 ``refresh_sent_at`` mark a refresh request sent to Slack whose answer is not committed yet; ``lifetime_seconds`` is
 the lifetime Slack gave the current token; ``refresh_failures`` and ``refresh_retry_at`` pace retries after errors.
+
+Refresh-ahead (``stores.refresher``) reads ``last_used_at`` (when the person's token was last used to serve a request,
+recorded at most once an interval, ``stores.usage``) and ``refresh_ahead`` (false once the sweep found the token unused
+for the activity window: it is then renewed on its next use, not ahead); ``sweep_claimed_until`` and ``sweep_owner``
+are a refresher's lease on a token it claimed, which other refreshers' claims skip until it ends.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 from .types import UTCDateTime
@@ -88,11 +94,15 @@ def build_tables(
         Column("bot_refresh_sent_at", UTCDateTime()),
         Column("bot_lifetime_seconds", Integer),
         Column("bot_generation", Integer, nullable=False, default=0),
+        Column("bot_sweep_claimed_until", UTCDateTime()),
+        Column("bot_sweep_owner", String(64)),
         Column("installer_user_id", String(32)),
         Column("created_at", UTCDateTime(), nullable=False),
         Column("updated_at", UTCDateTime(), nullable=False),
         UniqueConstraint("client_id", "enterprise_id", "team_id", name=f"{workspaces_name}_key"),
         Index(f"{workspaces_name}_expiry_idx", "bot_status", "bot_token_expires_at"),
+        # The refresher's claim: equality on the first two, then the expiry range in the order it reads.
+        Index(f"{workspaces_name}_sweep_idx", "client_id", "bot_status", "bot_token_expires_at"),
     )
     user_tokens = Table(
         user_tokens_name,
@@ -126,11 +136,18 @@ def build_tables(
         Column("refresh_sent_at", UTCDateTime()),
         Column("lifetime_seconds", Integer),
         Column("generation", Integer, nullable=False, default=0),
+        Column("last_used_at", UTCDateTime()),
+        Column("refresh_ahead", Boolean, nullable=False, default=True, server_default=true()),
+        Column("sweep_claimed_until", UTCDateTime()),
+        Column("sweep_owner", String(64)),
         Column("installed_at", UTCDateTime(), nullable=False),
         Column("updated_at", UTCDateTime(), nullable=False),
         UniqueConstraint("client_id", "enterprise_id", "team_id", "user_id", name=f"{user_tokens_name}_key"),
         Index(f"{user_tokens_name}_latest_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
         Index(f"{user_tokens_name}_expiry_idx", "status", "user_token_expires_at"),
+        # The refresher's claim: equality on the first three (refresh_ahead is the activity filter), then the expiry
+        # range in the order it reads, so tokens set aside as unused are never walked again.
+        Index(f"{user_tokens_name}_sweep_idx", "client_id", "status", "refresh_ahead", "user_token_expires_at"),
     )
     token_events = Table(
         token_events_name,
@@ -145,6 +162,7 @@ def build_tables(
         Column("event", String(32), nullable=False),
         Column("detail", String(200)),
         Index(f"{token_events_name}_subject_idx", "client_id", "enterprise_id", "team_id", "user_id", "occurred_at"),
+        Index(f"{token_events_name}_occurred_idx", "occurred_at", "client_id"),  # prune_events: oldest first
     )
     return Tables(metadata=metadata, workspaces=workspaces, user_tokens=user_tokens, token_events=token_events)
 

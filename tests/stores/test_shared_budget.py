@@ -70,7 +70,9 @@ def test_three_refresher_processes_share_one_budget(
     for user in users:
         connect(store, state, user, stored_expires_in=600)  # all due: 10 minutes left of 12 hours
     state.latency = 0.2
-    command = [sys.executable, "app.py", "tokens", "refresher", "--once", f"--max-per-minute={RATE}", "--concurrency=4"]
+    # Batches of 5: each claim leases 5 tokens to one process, so the three take turns at the queue.
+    command = [sys.executable, "app.py", "tokens", "refresher", "--once", f"--max-per-minute={RATE}", "--concurrency=4",
+               "--batch-size=5"]  # fmt: skip
     env = refresher_env(database_url, api_url, keys, tmp_path)
     processes = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -84,6 +86,8 @@ def test_three_refresher_processes_share_one_budget(
     assert state.rejected_refreshes == 0
     per_process = [int(out.split(" refreshed")[0].rsplit(" ", 1)[-1]) for out, _ in outputs]  # "40 due, 13 refreshed"
     assert sum(per_process) == TOKENS, outputs
+    claimed = [int(out.split(" due")[0].rsplit(" ", 1)[-1]) for out, _ in outputs]
+    assert sum(claimed) == TOKENS, f"no token was claimed by two processes: {claimed}"
     assert sum(1 for n in per_process if n) == PROCESSES, f"all three refreshed side by side: {per_process}"
     times = [arrived for arrived, _ in state.refresh_log]
     print(f"per process {per_process}; most in 1/2/5 s: {[most_in_window(times, w) for w in (1.0, 2.0, 5.0)]}; "

@@ -47,17 +47,25 @@ def fresh_tables(store: SQLAlchemyInstallationStore) -> None:
 
 
 def seed_people(
-    sandbox: SandboxServer, store: SQLAlchemyInstallationStore, users: Sequence[str], expires_at: Sequence[float]
+    sandbox: SandboxServer,
+    store: SQLAlchemyInstallationStore,
+    users: Sequence[str],
+    expires_at: Sequence[float],
+    last_used_at: Sequence[float | None] | None = None,
+    installed_at: float | None = None,
 ) -> float:
-    """Give each person a rotating user token at the sandbox and the same one in the store; returns the seconds taken."""
+    """Give each person a rotating user token at the sandbox and the same one in the store, granted at `installed_at`
+    (default now) and last used at `last_used_at` (default now); times on the sandbox clock. Returns the seconds taken."""
     started = time.perf_counter()
     issued = sandbox.state.seed_people(users, expires_at)
     team = sandbox.config.default_team.id
     now = datetime.fromtimestamp(sandbox.now(), UTC)
+    granted = now if installed_at is None else datetime.fromtimestamp(installed_at, UTC)
+    used = [now if t is None else datetime.fromtimestamp(t, UTC) for t in last_used_at or [None] * len(users)]
     lifetime = sandbox.config.expires_in
     table = store.installations
     with store.engine.begin() as conn:
-        people = list(zip(users, issued, expires_at, strict=True))
+        people = list(zip(users, issued, expires_at, used, strict=True))
         for start in range(0, len(people), CHUNK):
             rows = [
                 {
@@ -75,10 +83,11 @@ def seed_people(
                     "refresh_failures": 0,
                     "lifetime_seconds": lifetime,
                     "generation": 1,
-                    "installed_at": now,
+                    "last_used_at": last_used,
+                    "installed_at": granted,
                     "updated_at": now,
                 }
-                for user, (access, refresh), expiry in people[start : start + CHUNK]
+                for user, (access, refresh), expiry, last_used in people[start : start + CHUNK]
             ]
             conn.execute(insert(table), rows)
     return time.perf_counter() - started

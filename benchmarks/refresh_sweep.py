@@ -114,6 +114,7 @@ def sweep(
         "ratio_to_bound": renew_all / bound,
         "still_expired": still_expired,
         "per_process": [p.get("refreshed", p) for p in per_process],
+        "cpu_ms_per_refresh": 1000 * sum(p.get("cpu_seconds", 0) for p in per_process) / max(1, figures["refresh_calls"]),
         "progress": [((t - started) / 60, n + 1) for n, t in enumerate(times)],
     }
 
@@ -160,7 +161,8 @@ def print_table(runs: list[dict[str, Any]], database: str) -> None:
         print(
             f"{'':16}margin {mine[0]['margin_minutes']} min; per process {[r['per_process'] for r in mine]}; "
             f"still expired in the store at the end {[r['still_expired'] for r in mine]}; "
-            f"seeding {spread([r['seed_seconds'] for r in mine], '{:.1f}')} s"
+            f"seeding {spread([r['seed_seconds'] for r in mine], '{:.1f}')} s; refreshers' CPU per refresh "
+            f"{spread([r['cpu_ms_per_refresh'] for r in mine], '{:.1f}')} ms"
         )
 
 

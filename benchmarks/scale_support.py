@@ -139,7 +139,8 @@ def stop_workers(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]
     outputs = []
     for process in processes:
         assert process.stdout is not None
-        lines = process.stdout.read().strip().splitlines()
+        with process.stdout:
+            lines = process.stdout.read().strip().splitlines()
         process.wait(timeout=120)
         outputs.append(json.loads(lines[-1]) if lines else {"returncode": process.returncode})
     return outputs

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from stores.rotation import TokenKey, TokenManager
 from .report import DOCS, percentile, plot_axes, spread
 from .scale_support import (
     LIMIT_PER_MINUTE,
+    benchmark_database,
     drop_tables,
     expired_rows,
     fresh_tables,
@@ -311,9 +311,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     if args.smoke:
         args.people, args.active, args.speed, args.runs, args.plot = 300, 0.2, DAY / 30, 1, None
-    with tempfile.TemporaryDirectory() as folder:
-        database_url = args.database_url or f"sqlite:///{Path(folder) / 'day.sqlite3'}"
-        database = database_url.split(":", 1)[0].split("+", 1)[0]
+    with benchmark_database(args.database_url, "day") as (database_url, database):
         print(
             f"day in the life on {database}: sandbox clock x{args.speed:g} (a day in {DAY / args.speed / 60:.1f} real "
             f"minutes; limit 600 per sandbox minute = {LIMIT_PER_MINUTE * args.speed:,.0f} per real minute, the "

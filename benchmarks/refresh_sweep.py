@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from stores import SQLAlchemyInstallationStore, create_database_engine, generate
 from .report import DOCS, plot_axes, spread
 from .scale_support import (
     LIMIT_PER_MINUTE,
+    benchmark_database,
     drop_tables,
     expired_rows,
     fresh_tables,
@@ -200,9 +200,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     if args.smoke:
         args.tokens, args.runs, args.plot = [200], 1, None
-    with tempfile.TemporaryDirectory() as folder:
-        database_url = args.database_url or f"sqlite:///{Path(folder) / 'sweep.sqlite3'}"
-        database = database_url.split(":", 1)[0].split("+", 1)[0]
+    with benchmark_database(args.database_url, "sweep") as (database_url, database):
         print(
             f"refresh sweep on {database}: sandbox clock x{args.speed:g} (limit 600 per sandbox minute = "
             f"{LIMIT_PER_MINUTE * args.speed:,.0f} per real minute), budget {args.budget_share:.0%} of it, "

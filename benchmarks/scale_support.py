@@ -12,8 +12,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,14 @@ from stores.schema.tables import refresh_budget
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_PER_MINUTE = 600  # Slack's limit on oauth.v2.access, per app
 CHUNK = 5000
+
+
+@contextmanager
+def benchmark_database(url: str | None, name: str) -> Iterator[tuple[str, str]]:
+    """(URL, dialect name): the given database, or a fresh SQLite file removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = url or f"sqlite:///{Path(folder) / name}.sqlite3"
+        yield url, url.split(":", 1)[0].split("+", 1)[0]
 
 
 def person_ids(count: int) -> list[str]:

@@ -86,6 +86,8 @@ class Settings:
     database_pgbouncer: bool = False
     # "workers": a refresh-ahead thread in each app process; "off": none (run `python app.py tokens refresher`).
     refresher: str = "workers"
+    # Refresh-ahead renews user tokens used within this many days; the others are renewed on their next use.
+    refresh_ahead_days: int = 14
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, required: Iterable[str] = ()) -> Settings:
@@ -157,6 +159,17 @@ class Settings:
                 f"refresher` yourself), got {env.get('DELEGATE_REFRESHER')!r}"
             )
             refresher = "workers"
+        days_text = (env.get("DELEGATE_REFRESH_AHEAD_DAYS") or "14").strip()
+        try:
+            refresh_ahead_days = int(days_text)
+            if not 1 <= refresh_ahead_days <= 365:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                "DELEGATE_REFRESH_AHEAD_DAYS must be a whole number of days from 1 to 365 (tokens used within them are "
+                f"refreshed ahead), got {days_text!r}"
+            )
+            refresh_ahead_days = 14
         problems.extend(_missing(env, required))
         if problems:
             message = "Delegate cannot start:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -184,6 +197,7 @@ class Settings:
             database_pool_size=pool_size,
             database_pgbouncer=pgbouncer_text in _TRUE,
             refresher=refresher,
+            refresh_ahead_days=refresh_ahead_days,
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +82,7 @@ def open_stores(
         api_url=settings.api_url,
         background_refresh=background_refresh,
         observer=observer,
+        active_window=timedelta(days=settings.refresh_ahead_days),
     ).attach()
     return Stores(
         engine=engine,

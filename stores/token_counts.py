@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import and_, case, func, literal_column, or_, select, true, union_all
 
 from .schema import STATUS_ACTIVE
 from .token_rows import BOT, USER
@@ -24,7 +24,8 @@ __all__ = ["TokenCount", "count_tokens"]
 @dataclass(frozen=True)
 class TokenCount:
     """Tokens of one kind ("user" or "bot") in one state; `expiring`: active rotating ones expiring before the
-    window ends (expired ones included: the refresher should have renewed them)."""
+    window ends (expired ones included: the refresher should have renewed them), except user tokens the refresher set
+    aside as unused (renewed on their next use, not ahead)."""
 
     kind: str
     state: str
@@ -40,6 +41,8 @@ def count_tokens(store: SQLAlchemyInstallationStore, *, now: datetime, window: t
     for slot, table in ((USER, store.installations), (BOT, store.bots)):
         c = table.c
         due = and_(c[slot.status] == STATUS_ACTIVE, c[slot.refresh].is_not(None), c[slot.expires] < horizon)
+        if slot is USER:
+            due = and_(due, c.refresh_ahead == true())
         selects.append(
             select(
                 literal_column(f"'{slot.kind}'").label("kind"),  # a constant of ours, typed by the server

@@ -3,6 +3,7 @@ when one host's processes could open more connections than PostgreSQL accepts.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,17 +23,22 @@ SLACK = {"SLACK_CLIENT_ID": "111.222", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNIN
 def test_scale_out_settings_and_their_defaults() -> None:
     settings = Settings.from_env({})
     assert (settings.database_pool_size, settings.database_pgbouncer, settings.refresher) == (None, False, "workers")
-    settings = Settings.from_env({"DATABASE_POOL_SIZE": "7", "DATABASE_PGBOUNCER": "true", "DELEGATE_REFRESHER": "off"})
+    assert settings.refresh_ahead_days == 14
+    settings = Settings.from_env({"DATABASE_POOL_SIZE": "7", "DATABASE_PGBOUNCER": "true", "DELEGATE_REFRESHER": "off",
+                                  "DELEGATE_REFRESH_AHEAD_DAYS": "30"})  # fmt: skip
     assert (settings.database_pool_size, settings.database_pgbouncer, settings.refresher) == (7, True, "off")
+    assert settings.refresh_ahead_days == 30
 
 
 def test_malformed_scale_out_settings_are_named_at_once() -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({"DATABASE_POOL_SIZE": "0", "DATABASE_PGBOUNCER": "maybe", "DELEGATE_REFRESHER": "sometimes"})
+        Settings.from_env({"DATABASE_POOL_SIZE": "0", "DATABASE_PGBOUNCER": "maybe", "DELEGATE_REFRESHER": "sometimes",
+                           "DELEGATE_REFRESH_AHEAD_DAYS": "0"})  # fmt: skip
     message = str(caught.value)
     assert "DATABASE_POOL_SIZE must be a whole number of connections from 1 to 100, got '0'" in message
     assert "DATABASE_PGBOUNCER must be true or false, got 'maybe'" in message
     assert "DELEGATE_REFRESHER must be workers" in message and "'sometimes'" in message
+    assert "DELEGATE_REFRESH_AHEAD_DAYS must be a whole number of days from 1 to 365" in message
 
 
 def test_the_default_pool_shrinks_with_the_workers_of_a_host() -> None:
@@ -95,8 +101,10 @@ def test_delegate_refresher_off_starts_no_refresher_thread(tmp_path: Path, mode:
     upgrade(url)
     env = {**SLACK, "DATABASE_URL": url, "TOKEN_ENCRYPTION_KEYS": generate_key(), "DELEGATE_REFRESHER": mode}
     env["DELEGATE_DATA_DIR"] = str(tmp_path)
+    env["DELEGATE_REFRESH_AHEAD_DAYS"] = "21"
     wsgi = create_wsgi_app(Settings.from_env(env))
     try:
+        assert wsgi.stores.manager.active_window == timedelta(days=21)
         if mode == "off":
             assert wsgi.refresher is None
         else:

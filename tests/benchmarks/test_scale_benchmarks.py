@@ -40,7 +40,7 @@ def test_a_smoke_day_refreshes_ahead_only_the_active_under_the_aware_policy(
         assert day["rejected"] == 0 and day["rate_limited"] == 0
         assert day["commands_waited"] <= day["commands"] and day["people_waited"] <= day["active"]
         assert day["active_renewed"] == day["active"], "every active person's token came due in the day and was renewed"
-        assert 23.5 <= day["sandbox_hours"] <= 25
+        assert 23.9 <= day["sandbox_hours"] <= 26, "the commands kept to the day (an hour is 1.25 s here)"
     assert aware["refresh_calls_inactive"] == 0, "nobody inactive was refreshed ahead"
     assert aware["people_renewed"] == aware["active"]
     assert blind["people_renewed"] == blind["people"], "the blind policy renewed every token that came due"

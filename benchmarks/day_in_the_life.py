@@ -322,11 +322,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--policies", nargs="+", default=["aware", "blind"], choices=["aware", "blind"])
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--smoke", action="store_true", help="a tiny day: 300 people, 20%% active, a day in 30 s")
+    parser.add_argument("--smoke", action="store_true", help="a tiny day: 120 people, 25%% active, a day in 40 s")
     parser.add_argument("--plot", default="day_in_the_life", help="the PNG's name under docs/benchmarks/")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.people, args.active, args.speed, args.runs, args.plot, args.blind_share = 300, 0.2, DAY / 30, 1, None, 1.0
+        args.people, args.active, args.speed, args.runs, args.plot, args.blind_share = 120, 0.25, DAY / 40, 1, None, 1.0
     with benchmark_database(args.database_url, "day") as (database_url, database):
         print(
             f"day in the life on {database}: sandbox clock x{args.speed:g} (a day in {DAY / args.speed / 60:.1f} real "

@@ -169,15 +169,17 @@ def print_table(runs: list[dict[str, Any]], database: str) -> None:
 def plot(runs: list[dict[str, Any]], name: str, speed: float) -> Path:
     figure, axes = plot_axes(
         f"Refresh sweep: tokens renewed over time (sandbox clock x{speed:g}, limit 600/min)",
-        xlabel="sandbox minutes since the refreshers started",
+        xlabel="time since the refreshers started, in bounds (tokens / 600 per minute)",
         ylabel="tokens renewed, as a share of the tokens due",
     )
+    cases = sorted({(run["tokens"], run["processes"]) for run in runs})
     for run in runs:
         points = run["progress"][:: max(1, len(run["progress"]) // 400)] + run["progress"][-1:]
         label = f"{run['tokens']:,} tokens, {run['processes']} process{'es' if run['processes'] > 1 else ''}"
-        axes.plot([p[0] / run["bound_minutes"] for p in points], [p[1] / run["tokens"] for p in points], label=label)
+        colour = f"C{cases.index((run['tokens'], run['processes']))}"  # every run of a case in its colour
+        x, y = [p[0] / run["bound_minutes"] for p in points], [p[1] / run["tokens"] for p in points]
+        axes.plot(x, y, color=colour, label=label)
     axes.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="the bound: 600 a minute")
-    axes.set_xlabel("time since the refreshers started, in bounds (tokens / 600 per minute)")
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     axes.legend(unique.values(), unique.keys(), fontsize=8)

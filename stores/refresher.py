@@ -132,6 +132,8 @@ class Refresher:
                     break
                 result.set_aside += claim.set_aside
                 result.due += len(claim.keys)
+                if not claim.keys:
+                    continue  # only tokens set aside as unused: claim the next rows
                 keys = _Keys(claim.keys)
                 for outcomes in pool.map(lambda _, k=keys: self._work(k, window), range(self.concurrency)):
                     for outcome in outcomes:

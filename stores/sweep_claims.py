@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, Select, false, func, or_, select, true, update
 
 from .database import write_transaction
 from .schema import NONE, STATUS_ACTIVE
@@ -76,6 +76,17 @@ class SweepClaims:
         """Used (or granted) at or after the moment."""
         return or_(func.coalesce(c.last_used_at, c.installed_at) >= active_since, c.installed_at >= active_since)
 
+    def claim_query(self, slot: Slot, *, before: datetime, now: datetime, active_since: datetime, limit: int) -> Select[Any]:
+        """The claim's read: the next `limit` due tokens of the slot in expiry order, through the sweep index, rows
+        another claim is taking skipped (PostgreSQL), with whether each was used since `active_since` (users)."""
+        table = self.rows.table(slot)
+        c = table.c
+        columns: list[Any] = [c.id, c.enterprise_id, c.team_id]
+        if slot is USER:
+            columns += [c.user_id, self._used_since(slot, c, active_since).label("used")]
+        query = select(*columns).where(*self._due_where(slot, before, now)).order_by(c[slot.expires]).limit(limit)
+        return query.with_for_update(skip_locked=True, of=table) if self.postgres else query
+
     def claim(
         self, slot: Slot, *, before: datetime, now: datetime, active_since: datetime, lease_until: datetime, limit: int
     ) -> Claim:
@@ -84,12 +95,7 @@ class SweepClaims:
         table = self.rows.table(slot)
         c = table.c
         claimed_until, claimed_by = _LEASE[slot.kind]
-        columns: list[Any] = [c.id, c.enterprise_id, c.team_id]
-        if slot is USER:
-            columns += [c.user_id, self._used_since(slot, c, active_since).label("used")]
-        query = select(*columns).where(*self._due_where(slot, before, now)).order_by(c[slot.expires]).limit(limit)
-        if self.postgres:
-            query = query.with_for_update(skip_locked=True, of=table)
+        query = self.claim_query(slot, before=before, now=now, active_since=active_since, limit=limit)
         with write_transaction(self.rows.engine) as conn:
             found = conn.execute(query).all()
             used = [r for r in found if slot is BOT or r.used]

@@ -4,6 +4,7 @@ that lapse by themselves, and 429s that pause without failing a token; on SQLite
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from stores import SQLAlchemyInstallationStore
 from stores.refresher import Refresher
-from stores.rotation import TokenKey, TokenManager
+from stores.rotation import USER, TokenKey, TokenManager
 from tests.conftest import CLIENT_ID
 from tests.stores.test_rotation import CLIENT_SECRET, connect, user_row
 from tests.support.db_counting import counting
@@ -46,6 +47,7 @@ def test_refreshers_claiming_at_once_never_share_a_token(store: SQLAlchemyInstal
             if claim.rows == 0:
                 return
             claimed[n].extend(claim.keys)
+            time.sleep(0.005)  # a refresher works through its batch before claiming the next
 
     threads = [threading.Thread(target=claim_until_empty, args=(n,)) for n in range(len(managers))]
     for thread in threads:
@@ -177,5 +179,35 @@ def test_a_429_pauses_the_sweep_and_never_fails_the_token(
         result = Refresher(manager, jitter=timedelta(0), max_per_minute=6000).sweep_once()
         assert result.refreshed == 1
         assert user_row(engine, store, "U1").status == "active" and state.rejected_refreshes == 0
+    finally:
+        manager.close()
+
+
+def test_the_claim_reads_through_the_sweep_index_with_the_activity_filter(
+    store: SQLAlchemyInstallationStore, engine: Engine
+) -> None:
+    now = store.clock()
+    seed_people(store, 3000, now=now, expires_in=-20 * DAY, prefix="IDLE", installed_at=now - 40 * DAY)
+    seed_people(store, 300, now=now, expires_in=timedelta(hours=5), prefix="USED", last_used_at=now - DAY)
+    manager = new_manager(store)
+    try:
+        claims = manager.claims
+        first = claims.claim(USER, before=now + timedelta(hours=6), now=now, active_since=now - 14 * DAY,
+                             lease_until=now + timedelta(minutes=5), limit=5000)  # fmt: skip
+        assert (len(first.keys), first.set_aside) == (300, 3000)
+        claims.release(first.keys)
+        query = claims.claim_query(USER, before=now + timedelta(hours=6), now=now, active_since=now - 14 * DAY, limit=100)
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("ANALYZE delegate_user_tokens")
+                plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql).scalars())
+            else:
+                conn.exec_driver_sql("ANALYZE")
+                plan = "\n".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert "delegate_user_tokens_sweep_idx" in plan, plan
+        assert "refresh_ahead" in plan, plan  # the activity filter is part of the index condition
+        assert "Sort" not in plan and "TEMP B-TREE" not in plan, f"the index gives the order: {plan}"
+        assert len(manager.claim_due(timedelta(hours=6), 1000, lease=timedelta(minutes=5)).keys) == 300
     finally:
         manager.close()

@@ -68,6 +68,7 @@ class Commands:
     ran: int = 0
     waited: int = 0
     failed: int = 0
+    unsent: int = 0  # still waiting to start when the day ended (the machine could not keep up): never sent
     lags: list[float] = field(default_factory=list)
     waited_by: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,9 +104,10 @@ def run_command(manager: TokenManager, client: WebClient, key: TokenKey, command
 
 
 def live_the_day(
-    schedule: list[tuple[float, str]], manager: TokenManager, api_url: str, to_real: Any, threads: int
+    schedule: list[tuple[float, str]], manager: TokenManager, api_url: str, to_real: Any, threads: int, ends: float
 ) -> Commands:
-    """Send each command at its sandbox moment (converted to real time), from a few threads."""
+    """Send each command at its sandbox moment (converted to real time), from a few threads, until the day `ends`
+    (real time): what could not start by then is counted as unsent."""
     commands = Commands()
     cursor = iter(schedule)
     cursor_lock = threading.Lock()
@@ -118,6 +120,10 @@ def live_the_day(
             if item is None:
                 return
             at, user = item
+            if time.time() > ends:
+                with commands.lock:
+                    commands.unsent += 1
+                continue
             delay = to_real(at) - time.time()
             if delay > 0:
                 time.sleep(delay)
@@ -185,8 +191,9 @@ def one_day(database_url: str, policy: str, args: argparse.Namespace, seed: int)
             active_window=timedelta(days=window),
         )
         try:
-            commands = live_the_day(schedule, manager, sandbox.api_url, to_real, args.threads)
-            time.sleep(max(0.0, to_real(day_starts + DAY) - time.time()))  # the rest of the day
+            day_ends = to_real(day_starts + DAY)
+            commands = live_the_day(schedule, manager, sandbox.api_url, to_real, args.threads, day_ends)
+            time.sleep(max(0.0, day_ends - time.time()))  # the rest of the day
             end = sandbox.now()
         finally:
             per_process = stop_workers(workers)
@@ -211,6 +218,7 @@ def one_day(database_url: str, policy: str, args: argparse.Namespace, seed: int)
             "commands_waited": commands.waited,
             "people_waited": len(commands.waited_by),
             "commands_failed": commands.failed,
+            "commands_unsent": commands.unsent,
             "lag_p99_ms": 1000 * percentile(commands.lags, 0.99),
             "active_left_expired": active_left_expired,
             "expired_at_end": expired_rows(app_store, datetime.fromtimestamp(end, UTC)),
@@ -260,6 +268,7 @@ def print_table(days: list[dict[str, Any]], args: argparse.Namespace) -> None:
         ("commands that waited for a refresh", "commands_waited"),
         ("people who waited", "people_waited"),
         ("commands failed", "commands_failed"),
+        ("commands not sent by the day's end (lagging)", "commands_unsent"),
         ("active people's tokens expired at the end", "active_left_expired"),
         ("tokens expired at the end (all)", "expired_at_end"),
         ("commands' start lag p99 (ms, real)", "lag_p99_ms"),
@@ -341,7 +350,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 print(
                     f"  run {number + 1}, activity-{policy}: {day['refresh_calls']:,} refresh calls "
                     f"({day['refresh_calls_active']:,} active, {day['refresh_calls_inactive']:,} inactive), "
-                    f"{day['commands']:,} commands, {day['commands_waited']} waited for a refresh, "
+                    f"{day['commands']:,} commands ({day['commands_unsent']} not sent), "
+                    f"{day['commands_waited']} waited for a refresh, "
                     f"{day['commands_failed']} failed, {day['active_left_expired']} active people's tokens expired; "
                     f"{day['rate_limited']} 429s; seeding {day['seed_seconds']:.1f} s; load {load_average()}",
                     flush=True,

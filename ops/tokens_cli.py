@@ -175,6 +175,11 @@ def tokens_show(
         "provided_scopes": list(detail.provided_scopes),
         "installed_at": iso(detail.installed_at),
         "updated_at": iso(detail.updated_at),
+        "last_used_at": iso(detail.last_used_at),
+        "refresh_ahead": detail.refresh_ahead,
+        "claimed": None
+        if detail.claimed_until is None or detail.claimed_until <= now
+        else {"by": detail.claimed_by, "until": iso(detail.claimed_until)},
         "events": [{"at": iso(e.occurred_at), "event": e.event, "detail": e.detail} for e in detail.events],
     }
     if as_json:
@@ -191,6 +196,11 @@ def tokens_show(
     click.echo(f"  failures:     {detail.failures}; retry at {iso(detail.retry_at) or '-'}")
     in_flight = f"sent {iso(detail.refresh_sent_at)} by {detail.refresh_owner}" if detail.refresh_sent_at else "no"
     click.echo(f"  in flight:    {in_flight}")
+    if s.kind == "user":
+        ahead = "yes" if detail.refresh_ahead else "no (unused for the activity window: renewed on its next use)"
+        click.echo(f"  last used:    {iso(detail.last_used_at) or 'not since it was granted'}; refreshed ahead: {ahead}")
+    if detail.claimed_until is not None and detail.claimed_until > now:
+        click.echo(f"  claimed:      by refresher {detail.claimed_by} until {iso(detail.claimed_until)}")
     if detail.needed_scopes:
         click.echo(f"  missing:      needed {','.join(detail.needed_scopes)}; provided {','.join(detail.provided_scopes)}")
     click.echo(f"  installed:    {iso(detail.installed_at) or '-'}; row updated {iso(detail.updated_at) or '-'}")

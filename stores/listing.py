@@ -75,6 +75,10 @@ class TokenDetail:
     installed_at: datetime | None
     updated_at: datetime | None
     events: tuple[TokenEvent, ...]
+    last_used_at: datetime | None = None  # user tokens: the last use recorded (at most once an hour)
+    refresh_ahead: bool = True  # false: set aside as unused, renewed on its next use
+    claimed_until: datetime | None = None  # a refresher's lease on it (stores.sweep_claims)
+    claimed_by: str | None = None
 
 
 def _scopes(value: str | None) -> tuple[str, ...]:
@@ -180,6 +184,7 @@ def read_detail(
         extra = [
             c.generation, c.lifetime_seconds, c.refresh_failures.label("failures"), c.refresh_retry_at.label("retry_at"),
             c.refresh_owner, c.refresh_sent_at, c.needed_scopes, c.provided_scopes, c.installed_at, c.updated_at,
+            c.last_used_at, c.refresh_ahead, c.sweep_claimed_until.label("claimed_until"), c.sweep_owner.label("claimed_by"),
         ]  # fmt: skip
         where = and_(c.client_id == client_id, c.enterprise_id == ent, c.team_id == team, c.user_id == user_id)
         query = select(*_user_columns(u), *extra).where(where)
@@ -192,6 +197,7 @@ def read_detail(
             c.bot_refresh_failures.label("failures"), c.bot_refresh_retry_at.label("retry_at"),
             c.bot_refresh_owner.label("refresh_owner"), c.bot_refresh_sent_at.label("refresh_sent_at"),
             c.bot_installed_at.label("installed_at"), c.updated_at,
+            c.bot_sweep_claimed_until.label("claimed_until"), c.bot_sweep_owner.label("claimed_by"),
         ]  # fmt: skip
         query = select(*_bot_columns(w), *extra).where(c.client_id == client_id, c.enterprise_id == ent, c.team_id == team)
         kind = BOT_KIND
@@ -221,6 +227,10 @@ def read_detail(
         installed_at=row.installed_at,
         updated_at=row.updated_at,
         events=tuple(TokenEvent(h.occurred_at, h.event, h.detail) for h in reversed(history)),
+        last_used_at=getattr(row, "last_used_at", None),
+        refresh_ahead=bool(getattr(row, "refresh_ahead", True)),
+        claimed_until=row.claimed_until,
+        claimed_by=row.claimed_by,
     )
 
 

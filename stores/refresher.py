@@ -82,7 +82,8 @@ class SweepResult:
 class Refresher:
     """Sweeps tokens that expire within the window, in claimed batches, with bounded concurrency and pacing.
 
-    `lease` is how long a claimed batch stays this refresher's (on the token manager's clock): it must outlast a
+    Only user tokens used within `active_window` (default: the token manager's, 14 days) are refreshed ahead. `lease`
+    is how long a claimed batch stays this refresher's (on the token manager's clock): it must outlast a
     batch's refreshes (batch_size x 60 / max_per_minute seconds when this refresher has the whole budget, times the
     number of refreshers sharing it), and is how long a dead refresher's batch waits before another claims it.
     """
@@ -99,12 +100,14 @@ class Refresher:
         interval: timedelta = timedelta(minutes=1),
         on_budget_wait: Callable[[float], None] | None = None,
         lease: timedelta = timedelta(minutes=5),
+        active_window: timedelta | None = None,
     ):
         self.manager = manager
         self.window = window
         self.jitter = jitter
         self.batch_size = max(1, batch_size)
         self.lease = lease
+        self.active_window = active_window  # user tokens used within it are refreshed ahead (None: the manager's)
         self.concurrency = max(1, concurrency)
         # Turns from the app's budget shared with every refresher; on_budget_wait gets each turn's wait in seconds
         # (by default the token manager's observer's budget_waited, when it has one).
@@ -127,11 +130,12 @@ class Refresher:
         window = self.window + self.jitter * random.random()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="delegate-sweep") as pool:
             while not self._stop.is_set():
-                claim = self.manager.claim_due(window, self.batch_size, lease=self.lease)
+                claim = self.manager.claim_due(window, self.batch_size, lease=self.lease, active_window=self.active_window)
                 if claim.rows == 0:
                     break
                 result.set_aside += claim.set_aside
                 result.due += len(claim.keys)
+                self.last_progress = time.monotonic()  # a first sweep may set aside a million idle tokens
                 if not claim.keys:
                     continue  # only tokens set aside as unused: claim the next rows
                 keys = _Keys(claim.keys)

@@ -671,15 +671,17 @@ class TokenManager:
 
     # -- sweeping ---------------------------------------------------------------------------------------------
 
-    def claim_due(self, window: timedelta, limit: int, *, lease: timedelta) -> Claim:
+    def claim_due(self, window: timedelta, limit: int, *, lease: timedelta, active_window: timedelta | None = None) -> Claim:
         """Lease up to `limit` tokens expiring within the window to this manager's owner for `lease`, bots first, then
-        user tokens used within the activity window (those unused are set aside: renewed on their next use)."""
+        user tokens used within the activity window (default: the manager's; those unused are set aside: renewed on
+        their next use)."""
         now = self.clock()
         due = {"before": now + window, "now": now, "lease_until": now + lease}
         bots = self.claims.claim(BOT, **due, active_since=now, limit=limit)
         if bots.rows >= limit:
             return bots
-        users = self.claims.claim(USER, **due, active_since=now - self.active_window, limit=limit - bots.rows)
+        active_since = now - (self.active_window if active_window is None else active_window)
+        users = self.claims.claim(USER, **due, active_since=active_since, limit=limit - bots.rows)
         return Claim(keys=bots.keys + users.keys, set_aside=users.set_aside)
 
     def release_claims(self, keys: list[TokenKey]) -> None:

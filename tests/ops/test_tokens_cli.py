@@ -104,12 +104,14 @@ def test_show_prints_the_details_and_the_last_events(seeded, database_url, slack
     out = result.stdout
     assert f"user token of {BOB} in {TEAM}" in out and "needs_reauth (invalid_refresh_token)" in out
     assert "generation:   2" in out and "lifetime 43200 s" in out and "in flight:    no" in out
+    assert "last used:    not since it was granted; refreshed ahead: yes" in out
     assert "issued" in out and "needs_reauth   invalid_refresh_token" in out
     data = json.loads(
         run(["tokens", "show", "--team", TEAM, "--user", BOB, "--json"], database_url, slack, monkeypatch).stdout
     )
     assert [e["event"] for e in data["events"]] == ["issued", "needs_reauth"]
     assert data["generation"] == 2 and data["refresh_failures"] == 0 and data["refresh_in_flight"] is None
+    assert (data["last_used_at"], data["refresh_ahead"], data["claimed"]) == (None, True, None)
     bot = run(["tokens", "show", "--team", TEAM], database_url, slack, monkeypatch)
     assert bot.exit_code == 0 and "bot token of (bot)" in bot.stdout and "rotating: yes" in bot.stdout
     assert_no_secret(result.output + bot.output, secrets)

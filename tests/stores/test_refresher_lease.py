@@ -16,12 +16,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from stores import SQLAlchemyInstallationStore, generate_key
 from stores.refresher import Refresher
 from stores.rotation import TokenManager
 from tests.conftest import CLIENT_ID
-from tests.stores.test_rotation import CLIENT_SECRET, connect, user_row
-from tests.stores.test_shared_budget import refresher_env
+from tests.stores.test_rotation import CLIENT_SECRET, user_row
+from tests.stores.test_shared_budget import due_tokens, refresher_env
 from tests.support.token_server import TokenServerState, running_token_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +44,7 @@ def test_a_killed_refreshers_batch_is_renewed_by_another_once_its_lease_lapses(
     engine: Engine, database_url: str, token_server: tuple[str, TokenServerState], tmp_path: Path
 ) -> None:
     api_url, state = token_server
-    keys = generate_key()
-    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=keys)
-    store.create_tables()
-    users = [f"U{n:02d}" for n in range(TOKENS)]
-    for user in users:
-        connect(store, state, user, stored_expires_in=600)
+    keys, store, users = due_tokens(engine, state, TOKENS)
     env = refresher_env(database_url, api_url, keys, tmp_path)
 
     # A claims a batch of 8 and refreshes one every 0.5 s; it is killed just after its second refresh.

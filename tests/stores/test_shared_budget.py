@@ -58,17 +58,23 @@ def refresher_env(database_url: str, api_url: str, keys: str, data_dir: Path) ->
     return env
 
 
+def due_tokens(engine: Engine, state: TokenServerState, count: int) -> tuple[str, SQLAlchemyInstallationStore, list[str]]:
+    """A store under a new key with `count` people connected, all due: 10 minutes left of 12 hours."""
+    keys = generate_key()
+    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=keys)
+    store.create_tables()
+    users = [f"U{n:03d}" for n in range(count)]
+    for user in users:
+        connect(store, state, user, stored_expires_in=600)
+    return keys, store, users
+
+
 @pytest.mark.slow
 def test_three_refresher_processes_share_one_budget(
     engine: Engine, database_url: str, token_server: tuple[str, TokenServerState], tmp_path: Path
 ) -> None:
     api_url, state = token_server
-    keys = generate_key()
-    store = SQLAlchemyInstallationStore(CLIENT_ID, engine, encryption_keys=keys)
-    store.create_tables()
-    users = [f"U{n:03d}" for n in range(TOKENS)]
-    for user in users:
-        connect(store, state, user, stored_expires_in=600)  # all due: 10 minutes left of 12 hours
+    keys, store, users = due_tokens(engine, state, TOKENS)
     state.latency = 0.2
     # Batches of 5: each claim leases 5 tokens to one process, so the three take turns at the queue.
     command = [sys.executable, "app.py", "tokens", "refresher", "--once", f"--max-per-minute={RATE}", "--concurrency=4",

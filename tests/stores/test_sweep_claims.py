@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from stores import SQLAlchemyInstallationStore
+from stores.listing import read_detail
 from stores.refresher import Refresher
 from stores.rotation import USER, TokenKey, TokenManager
 from tests.conftest import CLIENT_ID
@@ -76,7 +77,7 @@ def test_a_sweep_reads_each_due_token_once_not_the_square(store: SQLAlchemyInsta
         with counting(engine, store.installations.name) as counts:
             result = refresher.sweep_once()
         assert (result.due, result.skipped, result.refreshed) == (2000, 2000, 0)
-        # the 2,000 due-snapshot reads (one row each) and the claims' 2,000 rows: 4,000, against 21,000+ before
+        # the 2,000 due-snapshot reads (one row each) and the claims' 2,000 rows: 4,000 (the old sweep read 25,000)
         assert counts.rows <= 2 * 2000 + 100, counts.rows
         with counting(engine, store.installations.name) as again:
             assert refresher.sweep_once().due == 0, "still leased to this refresher: nothing is read twice"
@@ -107,6 +108,8 @@ def test_unused_tokens_are_set_aside_and_renewed_on_use_again(
         refreshed = {user for _, user in state.refresh_log}
         assert refreshed == {"U_USED", "U_NEW"}, "used within 14 days, or granted within them and never used"
         assert [user_row(engine, store, user).refresh_ahead for user in ("U_IDLE", "U_NEVER")] == [False, False]
+        shown = read_detail(engine, store.tables, CLIENT_ID, enterprise_id=None, team_id="T1", user_id="U_IDLE")
+        assert shown is not None and not shown.refresh_ahead and shown.last_used_at == now - 20 * DAY  # tokens show
         assert refresher.sweep_once().set_aside == 0, "set aside once, not read again by later sweeps"
         assert manager.due_for_refresh(timedelta(hours=2), 10) == []
 
@@ -137,6 +140,13 @@ def test_the_activity_window_is_the_managers_argument(store: SQLAlchemyInstallat
     try:
         claim = manager.claim_due(timedelta(hours=2), 10, lease=timedelta(minutes=5))
         assert (len(claim.keys), claim.set_aside) == (3, 0)
+    finally:
+        manager.close()
+    seed_people(store, 3, prefix="REF", **used_3_days_ago)  # type: ignore[arg-type]
+    manager = TokenManager(store, client_secret=CLIENT_SECRET, background_refresh=False)
+    try:  # the Refresher's own argument wins over the manager's 14 days
+        result = Refresher(manager, jitter=timedelta(0), active_window=2 * DAY, max_per_minute=6000).sweep_once()
+        assert (result.due, result.set_aside) == (0, 3)
     finally:
         manager.close()
 

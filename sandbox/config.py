@@ -194,7 +194,7 @@ class SandboxConfig:
     trigger_ttl_seconds: float = 30.0
     delivery_timeout_seconds: float = 10.0
     event_retry_delays: list[float] = field(default_factory=list)
-    rate_limits: dict[str, int] = field(default_factory=dict)
+    rate_limits: dict[str, int] = field(default_factory=dict)  # calls per minute of the sandbox clock, per method
     bot_events: list[str] | None = None
     bot_user_id: str = "U0DELEGATB"
     bot_id: str = "B0DELEGATB"

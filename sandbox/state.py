@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -226,8 +227,10 @@ class SandboxState:
         self.api_calls: Counter[str] = Counter()
         self.grants: Counter[str] = Counter()
         self.grant_failures: Counter[str] = Counter()
+        self.rate_limited_calls: Counter[str] = Counter()
         self.refreshes_by_user: Counter[str] = Counter()
         self.refreshes: list[dict[str, Any]] = []
+        self._issued_with: dict[str, str] = {}  # refresh token -> the access token issued with it (not persisted)
         self.response_urls: dict[str, dict[str, Any]] = {}
         self.pending_events: list[tuple[str, dict[str, Any]]] = []
         self.consent_key = secrets.token_bytes(32)
@@ -469,8 +472,36 @@ class SandboxState:
                 )
                 self.refresh_tokens[refresh.value] = refresh
                 token.refresh_token = refresh.value
+                self._issued_with[refresh.value] = token.value
             self.tokens[token.value] = token
             return token
+
+    def seed_people(
+        self, user_ids: Sequence[str], expires_at: Sequence[float], *, scopes: Sequence[str] = ("chat:write",)
+    ) -> list[tuple[str, str]]:
+        """Bulk for benchmarks: add people to the first team, each with a rotating user token that expires at the given
+        sandbox time (issued one lifetime before); returns each one's (access token, refresh token)."""
+        with self.lock:
+            team_id = self.config.default_team.id
+            lifetime = self.config.expires_in
+            issued: list[tuple[str, str]] = []
+            for user_id, expiry in zip(user_ids, expires_at, strict=True):
+                if user_id not in self.users:
+                    self.users[user_id] = UserState(SandboxUser(user_id, user_id.lower(), user_id, team_id))
+                value, refresh_value = (
+                    self._new_token_value("user", team_id, user_id, True),
+                    f"xoxe-1-{secrets.token_urlsafe(40)}",
+                )
+                issued_at = expiry - lifetime
+                self.tokens[value] = Token(
+                    value, "user", team_id, user_id, list(scopes), issued_at, expiry, "authorization_code", refresh_value
+                )
+                self.refresh_tokens[refresh_value] = RefreshToken(
+                    refresh_value, "user", team_id, user_id, list(scopes), issued_at
+                )
+                self._issued_with[refresh_value] = value
+                issued.append((value, refresh_value))
+            return issued
 
     def authenticate(self, value: str | None) -> Token:
         """The active token behind `value`, or the Slack error that calling with it would get."""
@@ -564,7 +595,9 @@ class SandboxState:
     def record_refresh(self, refresh: RefreshToken, token: Token) -> dict[str, Any]:
         """Remember one refresh_token grant served: whose, when, and how long the token it replaced had left."""
         with self.lock:
-            old = next((t for t in self.tokens.values() if t.refresh_token == refresh.value and t is not token), None)
+            old = self.tokens.get(self._issued_with.get(refresh.value, ""))
+            if old is None:  # issued before a restart from the state file: look it up the slow way
+                old = next((t for t in self.tokens.values() if t.refresh_token == refresh.value and t is not token), None)
             record = {
                 "at": token.issued_at,
                 "kind": token.kind,
@@ -731,17 +764,20 @@ class SandboxState:
             return None
 
     def rate_limited(self, method: str) -> int | None:
-        """Seconds to wait if `method` is over its configured calls-per-minute (real time, app-wide), else None."""
+        """Seconds to wait (Retry-After, in real seconds) if `method` is over its configured calls per minute of the
+        sandbox clock (app-wide), else None; the call is counted in `rate_limited_calls` when refused."""
         with self.lock:
             limit = self.config.rate_limits.get(method)
             if not limit:
                 return None
+            minute = 60 / self.clock.speed  # a sandbox minute in real seconds
             now = time.monotonic()
             calls = self._call_times.setdefault(method, deque())
-            while calls and now - calls[0] >= 60:
+            while calls and now - calls[0] >= minute:
                 calls.popleft()
             if len(calls) >= limit:
-                return max(1, math.ceil(60 - (now - calls[0])))
+                self.rate_limited_calls[method] += 1
+                return max(1, math.ceil(minute - (now - calls[0])))
             calls.append(now)
             return None
 
@@ -829,4 +865,5 @@ class SandboxState:
                 "grants": dict(self.grants),
                 "grant_failures": dict(self.grant_failures),
                 "refreshes_by_user": dict(self.refreshes_by_user),
+                "rate_limited": dict(self.rate_limited_calls),
             }

@@ -72,9 +72,16 @@ class SweepClaims:
         ]
 
     @staticmethod
-    def _used_since(slot: Slot, c: Any, active_since: datetime) -> ColumnElement[bool]:
-        """Used (or granted) at or after the moment."""
-        return or_(func.coalesce(c.last_used_at, c.installed_at) >= active_since, c.installed_at >= active_since)
+    def _used_since(c: Any, active_since: datetime) -> ColumnElement[bool]:
+        """Used, or granted, at or after the moment (a token never used counts as used when it was granted)."""
+        return or_(c.last_used_at >= active_since, c.installed_at >= active_since)
+
+    def _due_and_used_where(self, slot: Slot, before: datetime, now: datetime, active_since: datetime) -> list[Any]:
+        """What `due` lists: the due tokens, user tokens only if used since `active_since`."""
+        where = self._due_where(slot, before, now)
+        if slot is USER:
+            where.append(self._used_since(self.rows.table(slot).c, active_since))
+        return where
 
     def claim_query(self, slot: Slot, *, before: datetime, now: datetime, active_since: datetime, limit: int) -> Select[Any]:
         """The claim's read: the next `limit` due tokens of the slot in expiry order, through the sweep index, rows
@@ -83,7 +90,7 @@ class SweepClaims:
         c = table.c
         columns: list[Any] = [c.id, c.enterprise_id, c.team_id]
         if slot is USER:
-            columns += [c.user_id, self._used_since(slot, c, active_since).label("used")]
+            columns += [c.user_id, self._used_since(c, active_since).label("used")]
         query = select(*columns).where(*self._due_where(slot, before, now)).order_by(c[slot.expires]).limit(limit)
         return query.with_for_update(skip_locked=True, of=table) if self.postgres else query
 
@@ -137,9 +144,7 @@ class SweepClaims:
         self, conn: Connection, slot: Slot, before: datetime, now: datetime, active_since: datetime, limit: int
     ) -> list[TokenKey]:
         c = self.rows.table(slot).c
-        where = self._due_where(slot, before, now)
-        if slot is USER:
-            where.append(self._used_since(slot, c, active_since))
+        where = self._due_and_used_where(slot, before, now, active_since)
         columns = [c.enterprise_id, c.team_id, *([c.user_id] if slot is USER else [])]
         rows = conn.execute(select(*columns).where(*where).order_by(c[slot.expires]).limit(limit)).all()
         return [TokenKey(r.enterprise_id, r.team_id, r.user_id if slot is USER else NONE) for r in rows]
@@ -149,9 +154,7 @@ class SweepClaims:
         total = 0
         with self.rows.engine.connect() as conn:
             for slot in (USER, BOT):
-                table = self.rows.table(slot)
-                where = self._due_where(slot, before, now)
-                if slot is USER:
-                    where.append(self._used_since(slot, table.c, active_since))
-                total += int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+                where = self._due_and_used_where(slot, before, now, active_since)
+                count = select(func.count()).select_from(self.rows.table(slot)).where(*where)
+                total += int(conn.execute(count).scalar_one())
         return total

@@ -28,7 +28,6 @@ from typing import Protocol
 from sqlalchemy import Connection, RootTransaction, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from .files import private_file
 from .token_rows import TokenKey
@@ -44,6 +43,7 @@ class Held:
 
     connection: Connection | None = None
     transaction: RootTransaction | None = None
+    waited: bool = False  # another holder had it first (ProcessLocks): what it did may be in the database now
 
     def commit(self) -> None:
         """Commit what was written on the lock's connection (which also releases the lock on PostgreSQL)."""
@@ -61,25 +61,40 @@ class RefreshLocks(Protocol):
         ...
 
 
+_WRITE_LOCK_TIMEOUT = "5000"  # ms: how long the holder's final write may wait for its row
+_TRY_LOCK = text(
+    "SELECT pg_try_advisory_xact_lock(:n), set_config('idle_in_transaction_session_timeout', :idle, true), "
+    f"set_config('lock_timeout', '{_WRITE_LOCK_TIMEOUT}', true)"
+)
+_SET_TIMEOUTS = text(
+    "SELECT set_config('idle_in_transaction_session_timeout', :idle, true), set_config('lock_timeout', :wait, true)"
+)
+_LOCK = text("SELECT pg_advisory_xact_lock(:n)")
+
+
 def _lock_number(client_id: str, key: TokenKey) -> int:
     digest = hashlib.sha256(f"{client_id}/{key.slot.kind}/{key.enterprise_id}/{key.team_id}/{key.user_id}".encode())
     return int.from_bytes(digest.digest()[:8], "big", signed=True)
 
 
 class PostgresLocks:
-    """Advisory locks held by a transaction on a connection opened for that one refresh.
+    """Advisory locks held by a transaction on a connection of the locks' own pool.
 
     A holder also writes through the app's pool while it holds the lock (the durable in-flight mark); with both on
-    one pool, enough concurrent holders could take every connection and wait forever for one more. Lock connections
-    come from no pool (a refresh happens about twice a day per token, so a connection each costs nothing), and are
-    closed, lock and all, when the refresh ends.
+    one pool, enough concurrent holders could take every connection and wait forever for one more. So lock
+    connections come from a pool of their own that never makes anyone wait: it keeps `pool_size` connections for
+    the next refreshes (a new PostgreSQL connection costs the server a process: more CPU than the whole refresh) and
+    opens one more for each holder beyond them, closed when it is done. The lock ends with its transaction, never
+    with the connection, so a pooled connection comes back holding nothing.
     """
 
-    def __init__(self, engine: Engine, client_id: str, *, idle_timeout: float = 30.0):
+    def __init__(self, engine: Engine, client_id: str, *, idle_timeout: float = 30.0, pool_size: int = 4):
         from .database import behind_pgbouncer, create_database_engine
 
         url = engine.url.render_as_string(hide_password=False)
-        self.engine = create_database_engine(url, poolclass=NullPool, pgbouncer=behind_pgbouncer(engine))
+        self.engine = create_database_engine(
+            url, pool_size=pool_size, max_overflow=-1, pgbouncer=behind_pgbouncer(engine)
+        )  # max_overflow -1: a holder never waits for a connection, whatever else is waiting on the app's pool
         self.client_id = client_id
         self.idle_timeout = idle_timeout
 
@@ -93,24 +108,26 @@ class PostgresLocks:
             transaction = conn.begin()
             try:
                 # The holder is idle in this transaction while Slack answers: bounded, so a stuck holder cannot
-                # keep the lock forever (Slack's calls are cut off well before this by the HTTP timeout).
-                conn.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {int(self.idle_timeout * 1000)}")
+                # keep the lock forever (Slack's calls are cut off well before this by the HTTP timeout). The final
+                # write never waits long for a row. set_config(..., true) is SET LOCAL, in the lock's round trip.
+                settings = {"idle": str(int(self.idle_timeout * 1000)), "n": number}
                 if wait <= 0:
-                    got = bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:n)"), {"n": number}).scalar())
+                    got = bool(conn.execute(_TRY_LOCK, settings).scalar())
                 else:
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+                    conn.execute(_SET_TIMEOUTS, {**settings, "wait": str(max(1, int(wait * 1000)))})
                     try:
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+                        conn.execute(_LOCK, settings)
                         got = True
                     except DBAPIError as error:
                         if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
                             raise
                         got = False
+                    if got:
+                        conn.execute(_SET_TIMEOUTS, {**settings, "wait": _WRITE_LOCK_TIMEOUT})
                 if not got:
                     transaction.rollback()
                     yield None
                     return
-                conn.exec_driver_sql("SET LOCAL lock_timeout = 5000")  # the final write never waits long
                 yield Held(conn, transaction)
             finally:
                 if transaction.is_active:
@@ -188,12 +205,15 @@ class ProcessLocks:
                 turn = self._locks[key] = _Turn()
             turn.users += 1
         try:
-            acquired = turn.lock.acquire(timeout=wait) if wait > 0 else turn.lock.acquire(blocking=False)
+            acquired = turn.lock.acquire(blocking=False)
+            waited = not acquired and wait > 0
+            if waited:
+                acquired = turn.lock.acquire(timeout=wait)
             if not acquired:
                 yield None
                 return
             try:
-                yield Held()
+                yield Held(waited=waited)
             finally:
                 turn.lock.release()
         finally:

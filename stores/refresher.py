@@ -27,6 +27,7 @@ from .budget import BudgetPacer, ProcessBudget
 from .errors import TokenError
 from .log_context import log_context
 from .rotation import TokenKey, TokenManager
+from .sweep_claims import Claim
 
 __all__ = ["Pacer", "Refresher", "SweepResult"]
 
@@ -44,16 +45,36 @@ class Pacer(BudgetPacer):
 _STOPPED = "stopped"  # a token left alone because the sweep is stopping: its lease is released
 
 
-class _Keys:
-    """The tokens of one batch, handed out one at a time to the sweep's workers."""
+class _Queue:
+    """The sweep's tokens, handed out one at a time to its workers; the worker that finds it empty claims the next
+    batch (one claim at a time), so no worker waits for a batch's slowest refresh before the next batch starts."""
 
-    def __init__(self, keys: list[TokenKey]):
-        self._keys = deque(keys)
+    def __init__(self, claim: Callable[[], Claim], result: SweepResult, stopped: threading.Event, on_claim: Callable[[], None]):
+        self._claim = claim
+        self._result = result
+        self._stopped = stopped
+        self._on_claim = on_claim
+        self._keys: deque[TokenKey] = deque()
         self._handed_back: list[TokenKey] = []
         self._lock = threading.Lock()
+        self._exhausted = False
+        self.error: Exception | None = None  # a claim that failed ends the sweep; raised once the workers are done
 
     def next(self) -> TokenKey | None:
         with self._lock:
+            while not self._keys and not self._exhausted and not self._stopped.is_set():
+                try:
+                    claim = self._claim()
+                except Exception as error:  # noqa: BLE001 - raised by sweep_once, after the workers stop
+                    self.error, self._exhausted = error, True
+                    break
+                if claim.rows == 0:
+                    self._exhausted = True
+                    break
+                self._result.set_aside += claim.set_aside
+                self._result.due += len(claim.keys)
+                self._keys.extend(claim.keys)
+                self._on_claim()  # a first sweep may set aside a million idle tokens: that is progress too
             return self._keys.popleft() if self._keys else None
 
     def hand_back(self, key: TokenKey) -> None:
@@ -128,54 +149,54 @@ class Refresher:
         """Refresh every token due within the window (plus jitter), batch after claimed batch, soonest first."""
         result = SweepResult()
         window = self.window + self.jitter * random.random()
+
+        def claim() -> Claim:
+            return self.manager.claim_due(window, self.batch_size, lease=self.lease, active_window=self.active_window)
+
+        def progress() -> None:
+            self.last_progress = time.monotonic()
+
+        queue = _Queue(claim, result, self._stop, progress)
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="delegate-sweep") as pool:
-            while not self._stop.is_set():
-                claim = self.manager.claim_due(window, self.batch_size, lease=self.lease, active_window=self.active_window)
-                if claim.rows == 0:
-                    break
-                result.set_aside += claim.set_aside
-                result.due += len(claim.keys)
-                self.last_progress = time.monotonic()  # a first sweep may set aside a million idle tokens
-                if not claim.keys:
-                    continue  # only tokens set aside as unused: claim the next rows
-                keys = _Keys(claim.keys)
-                for outcomes in pool.map(lambda _, k=keys: self._work(k, window), range(self.concurrency)):
-                    for outcome in outcomes:
-                        setattr(result, outcome, getattr(result, outcome) + 1)
-                unswept = keys.rest()
-                if unswept:  # stopped mid-batch: other refreshers may take them now rather than after the lease
-                    self.manager.release_claims(unswept)
+            for outcomes in pool.map(lambda _: self._work(queue, window), range(self.concurrency)):
+                for outcome in outcomes:
+                    setattr(result, outcome, getattr(result, outcome) + 1)
+        unswept = queue.rest()
+        if unswept:  # stopped mid-batch: other refreshers may take them now rather than after the lease
+            self.manager.release_claims(unswept)
+        if queue.error is not None:
+            raise queue.error
         return result
 
-    def _work(self, keys: _Keys, window: timedelta) -> list[str]:
-        """One worker: take the next token still due, wait for a turn, refresh it; a turn finds a token still due."""
+    def _work(self, queue: _Queue, window: timedelta) -> list[str]:
+        """One worker: take the next token, wait for a turn, refresh it if still due; a turn finds a token still due."""
         outcomes: list[str] = []
         have_turn = False
-        while not self._stop.is_set() and (key := keys.next()) is not None:
+        while not self._stop.is_set() and (key := queue.next()) is not None:
             # Every line about this token (here, in the token manager, slack_sdk's) names its team and user.
             with log_context(fresh=True, enterprise=key.enterprise_id, team=key.team_id, user=key.user_id):
                 outcome, have_turn = self._refresh_logged(key, window, have_turn)
             if outcome == _STOPPED:
-                keys.hand_back(key)
+                queue.hand_back(key)
                 continue
             outcomes.append(outcome)
             self.last_progress = time.monotonic()
         return outcomes
 
     def _refresh_logged(self, key: TokenKey, window: timedelta, have_turn: bool) -> tuple[str, bool]:
-        """Refresh one token if still due, waiting for a turn first unless one is in hand; (outcome, turn in hand).
-        Each token ends in one due_snapshot that says None (not due) or in one refresh_if_due."""
+        """Wait for a turn unless one is in hand, then refresh the token if it is still due; (outcome, turn in hand).
+        A token no longer due (someone renewed it meanwhile) leaves the turn in hand for the next."""
         try:
-            snapshot = self.manager.due_snapshot(key, window)
-            if snapshot is not None and not have_turn:
+            if not have_turn:
                 self.pacer.wait(self._stop)
                 have_turn = True
                 if self._stop.is_set():
                     return _STOPPED, have_turn
-                snapshot = self.manager.due_snapshot(key, window)
+            snapshot = self.manager.due_snapshot(key, window)
             if snapshot is None:
-                return "skipped", have_turn  # renewed by someone else, or no longer due: the turn stays for the next
-            refreshed = self.manager.refresh_if_due(key, window)  # read again under the lock; never waits on one
+                return "skipped", have_turn
+            # Read again under the lock; never waits on one.
+            refreshed = self.manager.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
             return ("refreshed" if refreshed else "skipped"), False
         except TokenError as error:
             logger.warning("sweep could not refresh a token: %s", error)

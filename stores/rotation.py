@@ -382,8 +382,9 @@ class TokenManager:
         with self._turns.hold(key, wait=budget) as turn:
             if turn is None:
                 return self._keep_or_raise(key, self.read(key), RefreshTimeout, "another thread is refreshing it")
+            # The caller's snapshot was just read; after waiting for another thread's turn, read what it did.
+            current: Snapshot | None = self.read(key) if turn.waited else seen
             while True:
-                current = self.read(key)
                 self._raise_if_unusable(key, current)
                 assert current is not None
                 if not self._still_needs_refresh(key, current, seen, force):
@@ -404,12 +405,12 @@ class TokenManager:
                         raise _store_unavailable(key, error) from None
                 if isinstance(step, Snapshot):
                     return step
-                if step.reason == ROW_CHANGED:
-                    continue
-                # Slack did not rotate it: a still-valid token serves meanwhile; an expired one is worth waiting for.
-                if self._still_valid(current) or step.seconds > deadline - time.monotonic():
-                    return self._keep_or_raise(key, current, SlackUnavailable, step.reason)
-                time.sleep(max(0.0, step.seconds))
+                if step.reason != ROW_CHANGED:
+                    # Slack did not rotate it: a still-valid token serves meanwhile; an expired one is worth waiting for.
+                    if self._still_valid(current) or step.seconds > deadline - time.monotonic():
+                        return self._keep_or_raise(key, current, SlackUnavailable, step.reason)
+                    time.sleep(max(0.0, step.seconds))
+                current = self.read(key)
 
     def _keep_or_raise(
         self, key: TokenKey, current: Snapshot | None, error: type[SlackUnavailable | RefreshTimeout], reason: str

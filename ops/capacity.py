@@ -4,8 +4,9 @@ What one app process holds at most (docs/deploy.md, "Connections and pools" has 
 - its pool: `DATABASE_POOL_SIZE` kept open, plus `max_overflow_for(pool)` more for a burst. Every thread that reads or
   writes borrows one for a few milliseconds (waitress's 8 request threads, the 32 listener threads, the refresher's
   workers, the token manager's 2 background refreshers), so a few connections serve them all;
-- one lock connection per refresh in flight (`stores.locks`: no pool, opened and closed per refresh): the
-  refresher's concurrency (4, when DELEGATE_REFRESHER=workers) plus the 2 background refreshes.
+- one lock connection per refresh in flight (`stores.locks`: a pool of their own that keeps up to 6 for the next
+  refreshes and never makes a holder wait): the refresher's concurrency (4, when DELEGATE_REFRESHER=workers) plus
+  the 2 background refreshes.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ Slack allows `oauth.v2.access` 600 calls a minute per app, however many processe
   claimers ever get the same turn, and the turns of all claimers are spaced one interval apart on one timeline;
 - a claimer takes a few turns at once (about a second's worth, at most `MAX_CLAIM`), to keep the database round trips
   low; one that dies wastes at most those;
-- it then sleeps until its turn outside any transaction or lock; a turn it did not use in time is dropped, never
-  used late in a burst;
+- it then sleeps until its turn outside any transaction or lock; a turn not used within LATE_SECONDS (or half an
+  interval, if longer) of its start is dropped, never used later in a burst, so a window of W seconds holds at most
+  the turns of W + LATE_SECONDS;
 - on PostgreSQL the server's clock (`clock_timestamp()`) is the timeline and the claim returns how far ahead of
   it the turns are, so host clocks may disagree; on SQLite (one host) the wall clock, under `BEGIN IMMEDIATE`;
 - a 429 with Retry-After, seen by any process, pushes `next_at` past it, so every refresher pauses.
@@ -36,7 +37,7 @@ from .database import write_transaction
 from .schema import utcnow
 from .schema.tables import refresh_budget
 
-__all__ = ["MAX_CLAIM", "BudgetPacer", "DatabaseBudget", "ProcessBudget", "RefreshBudget", "budget_for"]
+__all__ = ["LATE_SECONDS", "MAX_CLAIM", "BudgetPacer", "DatabaseBudget", "ProcessBudget", "RefreshBudget", "budget_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ _PAUSE = text(
 NEVER = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_CLAIM = 8  # turns claimed at once at most: what a claimer that dies can waste
 CLAIM_SECONDS = 1.0  # about this much of the timeline per claim
+# A thread back from its last refresh a little after its next turn began still takes it: at a high rate (10 ms turns)
+# dropping every turn a few ms late wasted a third of the budget. Slack's limit counts calls per minute, so calls up to
+# this late add at most LATE_SECONDS' worth of turns to any window (under 0.1% of a minute).
+LATE_SECONDS = 0.05
 
 
 class RefreshBudget(Protocol):
@@ -170,11 +175,17 @@ class BudgetPacer:
         *,
         claim_size: int | None = None,
         on_wait: Callable[[float], None] | None = None,
+        threads: int | None = None,
     ):
         self.budget = budget
         self.interval = 60.0 / max_per_minute if max_per_minute > 0 else 0.0
         default_claim = int(CLAIM_SECONDS / self.interval) if self.interval else MAX_CLAIM
+        # No more turns at once than threads to use them (`threads`): the others would come due while every thread
+        # is busy, be dropped, and be lost to every process sharing the budget.
+        default_claim = min(default_claim, threads or default_claim)
         self.claim_size = max(1, min(MAX_CLAIM, claim_size or default_claim))
+        self.late = max(LATE_SECONDS, self.interval / 2)  # a turn later than this is dropped
+        self.dropped = 0  # turns this process claimed and dropped unused (each one lost to every refresher)
         self.on_wait = on_wait  # the one place where a turn's wait is measured (a metrics observer)
         self._alone = ProcessBudget()  # while the database does not answer
         self._turns: deque[float] = deque()  # monotonic start times of turns claimed and not used yet
@@ -201,8 +212,9 @@ class BudgetPacer:
     def _next_turn(self) -> float:
         now = time.monotonic()
         # A turn nobody took in time is dropped: using it late would put two calls closer than the interval.
-        while self._turns and self._turns[0] < now - self.interval / 2:
+        while self._turns and self._turns[0] < now - self.late:
             self._turns.popleft()
+            self.dropped += 1
         if not self._turns:
             try:
                 first = now + self.budget.claim(self.claim_size, self.interval)

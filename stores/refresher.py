@@ -49,7 +49,9 @@ class _Queue:
     """The sweep's tokens, handed out one at a time to its workers; the worker that finds it empty claims the next
     batch (one claim at a time), so no worker waits for a batch's slowest refresh before the next batch starts."""
 
-    def __init__(self, claim: Callable[[], Claim], result: SweepResult, stopped: threading.Event, on_claim: Callable[[], None]):
+    def __init__(
+        self, claim: Callable[[], Claim], result: SweepResult, stopped: threading.Event, on_claim: Callable[[], None]
+    ):
         self._claim = claim
         self._result = result
         self._stopped = stopped
@@ -135,7 +137,7 @@ class Refresher:
         observer = getattr(manager, "observer", None)
         if on_budget_wait is None and observer is not None:
             on_budget_wait = observer.budget_waited
-        self.pacer = BudgetPacer(manager.budget, max_per_minute, on_wait=on_budget_wait)
+        self.pacer = BudgetPacer(manager.budget, max_per_minute, on_wait=on_budget_wait, threads=self.concurrency)
         manager.rate_limit_listeners.append(self.pacer.drop_turns)
         self.interval = interval
         self._stop = threading.Event()

@@ -55,6 +55,21 @@ def test_concurrent_refreshers_never_refresh_a_token_twice(store, token_server, 
     assert sorted(refreshed) == sorted(f"U{n}" for n in range(24))
 
 
+def test_a_slow_refresh_holds_up_no_other_batch(store, manager, token_server) -> None:  # type: ignore[no-untyped-def]
+    """The worker that finds the queue empty claims the next batch: nobody waits for a batch's slowest refresh."""
+    _, state = token_server
+    for n in range(6):
+        connect(store, state, f"U{n}", stored_expires_in=300 + n)  # U0 first, in the first batch of two
+    state.slow_users["U0"] = 1.5
+    refresher = Refresher(manager, jitter=timedelta(0), batch_size=2, concurrency=2, max_per_minute=60000)
+    result = refresher.sweep_once()
+    assert (result.due, result.refreshed, result.failed) == (6, 6, 0)
+    arrived = {user: at for at, user in state.refresh_log}
+    slow_answered = arrived["U0"] + 1.5
+    # With a barrier between batches, U2..U5 (batches 2 and 3) would reach Slack only after U0's answer.
+    assert all(arrived[f"U{n}"] < slow_answered - 0.5 for n in range(2, 6)), arrived
+
+
 def test_sweep_skips_needs_reauth_and_records_failures(store, manager, token_server, engine) -> None:  # type: ignore[no-untyped-def]
     _, state = token_server
     _, refresh = connect(store, state, "U1", stored_expires_in=300)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from stores import SQLAlchemyInstallationStore, generate_key
-from stores.budget import BudgetPacer, DatabaseBudget, ProcessBudget
+from stores.budget import LATE_SECONDS, MAX_CLAIM, BudgetPacer, DatabaseBudget, ProcessBudget
 from stores.refresher import Refresher
 from stores.rotation import TokenManager
 from stores.schema.tables import refresh_budget
@@ -133,6 +133,26 @@ def test_the_pacer_drops_turns_it_did_not_use_in_time() -> None:
     pacer.wait()
     elapsed = time.monotonic() - started
     assert 0.45 <= elapsed < 0.7, "stale turns were dropped, not spent in a burst: the next claim comes after them"
+
+
+def test_a_turn_a_little_late_is_still_used() -> None:
+    """At 10 ms turns, a thread back from a refresh a few ms after its turn began must take it, not drop it: every
+    dropped turn is lost to all the processes sharing the budget (a third of it was, with three processes)."""
+    pacer = BudgetPacer(ProcessBudget(), max_per_minute=6000, claim_size=4)  # turns 10 ms apart: 0, 10, 20, 30 ms
+    pacer.wait()
+    time.sleep(0.025)  # the turn at 10 ms is 15 ms late, the one at 20 ms 5 ms late: within LATE_SECONDS
+    pacer.wait()
+    pacer.wait()
+    assert pacer.dropped == 0
+    time.sleep(LATE_SECONDS + 0.05)  # the turn at 30 ms is now far too late: dropped, not used in a burst
+    pacer.wait()
+    assert pacer.dropped == 1
+
+
+def test_a_pacer_claims_no_more_turns_than_threads_to_use_them() -> None:
+    assert BudgetPacer(ProcessBudget(), max_per_minute=6000).claim_size == MAX_CLAIM  # a second's worth is 100
+    assert BudgetPacer(ProcessBudget(), max_per_minute=6000, threads=3).claim_size == 3
+    assert BudgetPacer(ProcessBudget(), max_per_minute=120, threads=3).claim_size == 2  # a second's worth
 
 
 def test_a_429_seen_by_one_refresher_pauses_every_other(

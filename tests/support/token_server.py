@@ -27,6 +27,7 @@ class TokenServerState:
     client_id: str
     expires_in: int = 43200
     latency: float = 0.0
+    slow_users: dict[str, float] = field(default_factory=dict)  # user id -> seconds more before their refresh answers
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> user id
     access_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (user id, expires at)
     revoked_users: set[str] = field(default_factory=set)
@@ -90,8 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
         client_id, _, secret = (
             base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":") if auth else ("", "", "")
         )
-        if state.latency:
-            time.sleep(state.latency)
+        with state.lock:
+            delay = state.latency + state.slow_users.get(state.refresh_tokens.get(form.get("refresh_token", ""), ""), 0.0)
+        if delay:
+            time.sleep(delay)
         with state.lock:
             state.refresh_calls += 1
             fault = state.faults.pop(0) if state.faults else None

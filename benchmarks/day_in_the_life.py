@@ -312,7 +312,7 @@ def plot(days: list[dict[str, Any]], name: str) -> Path:
     axes.axhline(LIMIT_PER_MINUTE * 60, color="black", linestyle="--", linewidth=1, label="Slack's limit (600 a minute)")
     axes.set_yscale("log")
     axes.legend(fontsize=8)
-    path = DOCS / f"{name}.png"
+    path = DOCS / f"{name.removesuffix('.png')}.png"
     figure.savefig(path)
     return path
 

@@ -186,7 +186,7 @@ def plot(runs: list[dict[str, Any]], name: str, speed: float) -> Path:
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     axes.legend(unique.values(), unique.keys(), fontsize=8)
-    path = DOCS / f"{name}.png"
+    path = DOCS / f"{name.removesuffix('.png')}.png"
     figure.savefig(path)
     return path
 

@@ -2,8 +2,11 @@
 
 The request path only notes a use in memory (a dictionary lookup; no database write, no lock held for long). A use
 is queued for writing at most once per `interval` per person in each process, and a background thread writes the
-queue in one transaction a moment later, long after the acknowledgement left. The write itself is guarded by the
-same interval in SQL, so a person served by several processes is written once an interval however many noted it.
+queue a moment later, long after the acknowledgement left, in transactions of at most CHUNK rows taken in key order:
+a transaction holds the row lock of every row it wrote until it commits, and one over thousands of rows (the first
+hour of a busy day) kept refreshes of those people waiting a minute for their in-flight mark; in one order, two
+processes' recorders never deadlock. The write itself is guarded by the same interval in SQL, so a person served by
+several processes is written once an interval however many noted it.
 Memory is bounded: what was recorded is forgotten after the interval (an older note could not spare a write), and
 at most `max_people` are kept (the oldest go first; forgetting one costs at most one extra write).
 
@@ -28,9 +31,11 @@ if TYPE_CHECKING:
     from .installation_store import SQLAlchemyInstallationStore
     from .token_rows import TokenKey
 
-__all__ = ["UsageRecorder"]
+__all__ = ["CHUNK", "UsageRecorder"]
 
 logger = logging.getLogger(__name__)
+
+CHUNK = 100  # rows written (and row locks held) by one transaction
 
 
 class UsageRecorder:
@@ -91,34 +96,37 @@ class UsageRecorder:
         self._wake.set()
 
     def flush(self) -> int:
-        """Write what is queued now, in one transaction; returns how many rows were written."""
+        """Write what is queued now, CHUNK rows a transaction; returns how many rows were written."""
         with self._lock:
             pending, self._pending = self._pending, {}
             self._forget_older_than(self.clock() - self.interval)
-        if not pending:
-            return 0
-        params = [
-            {
-                "k_enterprise": key.enterprise_id,
-                "k_team": key.team_id,
-                "k_user": key.user_id,
-                "k_used": used,
-                "k_since": used - self.interval,
-            }
-            for key, used in pending.items()
-        ]
-        try:
-            with write_transaction(self.store.engine) as conn:
-                written = conn.execute(self._write, params).rowcount
-        except SQLAlchemyError as error:
-            # A hint, not a token: kept for the next round (bounded); losing it only means a refresh on next use.
-            logger.warning("could not record when %d token(s) were last used (%s)", len(pending), type(error).__name__)
-            with self._lock:
-                for key, used in pending.items():
-                    if len(self._pending) < self.max_people:
-                        self._pending.setdefault(key, used)
-            return 0
-        return max(0, int(written or 0))
+        queued = sorted(pending.items(), key=lambda item: (item[0].enterprise_id, item[0].team_id, item[0].user_id))
+        written = 0
+        for start in range(0, len(queued), CHUNK):
+            chunk = queued[start : start + CHUNK]
+            params = [
+                {
+                    "k_enterprise": key.enterprise_id,
+                    "k_team": key.team_id,
+                    "k_user": key.user_id,
+                    "k_used": used,
+                    "k_since": used - self.interval,
+                }
+                for key, used in chunk
+            ]
+            try:
+                with write_transaction(self.store.engine) as conn:
+                    written += max(0, int(conn.execute(self._write, params).rowcount or 0))
+            except SQLAlchemyError as error:
+                # A hint, not a token: kept for the next round (bounded); losing it only means a refresh on next use.
+                unwritten = queued[start:]
+                logger.warning("could not record when %d token(s) were last used (%s)", len(unwritten), type(error).__name__)
+                with self._lock:
+                    for key, used in unwritten:
+                        if len(self._pending) < self.max_people:
+                            self._pending.setdefault(key, used)
+                break
+        return written
 
     def _forget_older_than(self, moment: datetime) -> None:
         """Drop notes that can no longer spare a write (called under the lock; they are in insertion order)."""

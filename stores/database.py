@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 
@@ -24,6 +24,7 @@ __all__ = [
     "delete_all_rows",
     "max_overflow_for",
     "read_retrying",
+    "refresh_statistics",
     "write_transaction",
 ]
 
@@ -68,6 +69,21 @@ def read_retrying(engine: Engine, read: Callable[[Connection], T]) -> T:
             raise
     with engine.connect() as conn:
         return read(conn)
+
+
+def refresh_statistics(engine: Engine, tables: MetaData = metadata) -> None:
+    """ANALYZE Delegate's tables after a bulk write, so the planner reads each row by its unique key.
+
+    Until a table of many rows is analyzed, PostgreSQL has no statistics for it and may pick another index that starts
+    with the same columns: measured on 100,000 people in one workspace, a token read by (client, enterprise, team,
+    user) went through the (client, enterprise, team, installed_at) index and filtered the whole workspace, 33 ms a
+    read instead of 0.06. Autovacuum analyzes a table in time, where it runs; a bulk import should not wait for it.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        quote = engine.dialect.identifier_preparer.format_table
+        for table in tables.sorted_tables:
+            conn.exec_driver_sql(f"ANALYZE {quote(table)}")
 
 
 def delete_all_rows(engine: Engine) -> None:

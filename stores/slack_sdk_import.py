@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Table, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .bulk_save import BulkItem, write_chunk
-from .database import write_transaction
+from .database import refresh_statistics, write_transaction
 from .installation_store import from_timestamp, to_key
 from .schema import NONE, STATUS_ACTIVE
 
@@ -172,6 +172,8 @@ def import_from_slack_sdk(
                     report.installations += 1
                 if on_row is not None:
                     on_row(imported)
+    if report.installations + report.bots:
+        refresh_statistics(store.engine, store.metadata)  # the planner's statistics for the rows just written
     return report
 
 

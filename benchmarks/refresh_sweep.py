@@ -18,8 +18,9 @@ expired before their renewal, and tokens the store still holds expired at the en
     .venv/bin/python -m benchmarks.refresh_sweep [--tokens 10000 100000] [--processes 1 3] [--runs 2] \
         [--database-url URL] [--speed 10] [--smoke]
 
-The refreshers must be able to keep up with the scaled budget (98 refreshes a real second at speed 10): on a slow or
-loaded machine, lower the speed until the refreshers' CPU is not the limit (speed 4 on this shared 2-core machine).
+The refreshers must be able to keep up with the scaled budget (98 refreshes a real second at speed 10, about 4 ms of
+a refresher's CPU each): one process does on this 2-core machine when nothing else runs; on a slower or loaded one,
+lower the speed until the refreshers' CPU is not the limit.
 """
 
 from __future__ import annotations

@@ -53,11 +53,11 @@ class _Watched:
             self._bar.advance()
         return snapshot
 
-    def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
+    def refresh_if_due(self, key: TokenKey, window: timedelta, snapshot: Any = None) -> bool:
         from stores.errors import TokenError
 
         try:
-            refreshed = self._manager.refresh_if_due(key, window)
+            refreshed = self._manager.refresh_if_due(key, window, snapshot)
         except TokenError as error:
             self._record(self._outcomes.failures, key, error.reason or type(error).__name__)
             raise

@@ -197,8 +197,7 @@ class Refresher:
             snapshot = self.manager.due_snapshot(key, window)
             if snapshot is None:
                 return "skipped", have_turn
-            # Read again under the lock; never waits on one.
-            refreshed = self.manager.refresh(key, snapshot, wait=timedelta(0)).refreshed_here
+            refreshed = self.manager.refresh_if_due(key, window, snapshot)  # read again under the lock; never waits
             return ("refreshed" if refreshed else "skipped"), False
         except TokenError as error:
             logger.warning("sweep could not refresh a token: %s", error)

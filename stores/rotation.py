@@ -710,10 +710,10 @@ class TokenManager:
         now = self.clock()
         return self.claims.count_due(before=now + window, now=now, active_since=now - self.active_window)
 
-    def refresh_if_due(self, key: TokenKey, window: timedelta) -> bool:
+    def refresh_if_due(self, key: TokenKey, window: timedelta, snapshot: Snapshot | None = None) -> bool:
         """Refresh one token if it is due (within the window and its own margin), without waiting on anyone;
-        True when this call stored a new one."""
-        snapshot = self.due_snapshot(key, window)
+        True when this call stored a new one. `snapshot`: what due_snapshot just returned, not read again."""
+        snapshot = snapshot if snapshot is not None else self.due_snapshot(key, window)
         if snapshot is None:
             return False
         return self.refresh(key, snapshot, wait=timedelta(0)).refreshed_here

@@ -211,7 +211,7 @@ class BudgetPacer:
 
     def _next_turn(self) -> float:
         now = time.monotonic()
-        # A turn nobody took in time is dropped: using it late would put two calls closer than the interval.
+        # A turn nobody took within `late` of its start is dropped: used later, it would join a burst.
         while self._turns and self._turns[0] < now - self.late:
             self._turns.popleft()
             self.dropped += 1

@@ -85,8 +85,8 @@ class PostgresLocks:
     connections come from a pool of their own that never makes anyone wait: it keeps `pool_size` connections for
     the next refreshes (a new PostgreSQL connection costs the server a process: more CPU than the whole refresh; 6 is
     an app process's refresher and background refreshes, as ops.capacity counts them) and opens one more for each
-    holder beyond them, closed when it is done. The lock ends with its transaction, never
-    with the connection, so a pooled connection comes back holding nothing.
+    holder beyond them, closed when it is done. The lock ends with its transaction, never with the connection, so a
+    pooled connection comes back holding nothing.
     """
 
     def __init__(self, engine: Engine, client_id: str, *, idle_timeout: float = 30.0, pool_size: int = 6):
